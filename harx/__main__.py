@@ -1,0 +1,3 @@
+from harx.cli.app import main
+
+main()

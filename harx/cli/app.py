@@ -1,0 +1,72 @@
+"""The `harx` command: registers each subcommand module and turns HarxError into a one-line error."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from harx import __version__
+from harx.errors import HarxError
+
+app = typer.Typer(
+    name="harx",
+    help="Find, train, quantize and deploy tiny 1-D CNNs for human activity recognition on microcontrollers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"harx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Find, train, quantize and deploy tiny 1-D CNNs for human activity recognition on microcontrollers.
+
+    Exit codes: 0 success, 1 error, 2 usage error, 3 data error, 4 invalid config/genome/recipe,
+    5 store error, 6 toolchain error, 130 interrupted.
+    """
+
+
+# Each name is a module in harx/cli/ with a `register(app)` function; a command is listed once it works.
+COMMANDS: tuple[str, ...] = ()
+
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMANDS:
+        importlib.import_module(f"harx.cli.{name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except HarxError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
