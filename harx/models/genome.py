@@ -136,13 +136,29 @@ class Genome:
             span = b.dilation * (b.kernel - 1)
             lout = (n - 1) // b.stride + 1
             out.append(
-                LayerSpec("conv", c, b.channels, n, lout, bits, b.a_bits, b.w_bits, b.kernel, b.stride,
-                          b.dilation, span // 2, span - span // 2, i)
+                LayerSpec(
+                    "conv",
+                    c,
+                    b.channels,
+                    n,
+                    lout,
+                    bits,
+                    b.a_bits,
+                    b.w_bits,
+                    b.kernel,
+                    b.stride,
+                    b.dilation,
+                    span // 2,
+                    span - span // 2,
+                    i,
+                )
             )
             c, n, bits = b.channels, lout, b.a_bits
             if b.pool > 1:
                 lout = n // b.pool
-                out.append(LayerSpec("maxpool", c, c, n, lout, bits, bits, kernel=b.pool, stride=b.pool, block=i))
+                out.append(
+                    LayerSpec("maxpool", c, c, n, lout, bits, bits, kernel=b.pool, stride=b.pool, block=i)
+                )
                 n = lout
         if self.head == "gap":
             out.append(LayerSpec("gap", c, c, n, 1, bits, bits, kernel=n, stride=n))
@@ -161,8 +177,13 @@ class Genome:
             raise ConfigError(f"{where}: head must be one of {', '.join(HEADS)}, not '{self.head}'")
         if self.head_w_bits not in BITS:
             raise ConfigError(f"{where}: head weight bits must be one of {BITS}, not {self.head_w_bits}")
-        limits = {"channels": (1, MAX_CHANNELS), "kernel": (1, MAX_KERNEL), "stride": (1, MAX_STRIDE),
-                  "dilation": (1, MAX_DILATION), "pool": (1, MAX_POOL)}
+        limits = {
+            "channels": (1, MAX_CHANNELS),
+            "kernel": (1, MAX_KERNEL),
+            "stride": (1, MAX_STRIDE),
+            "dilation": (1, MAX_DILATION),
+            "pool": (1, MAX_POOL),
+        }
         c, n = in_channels, in_len
         for i, b in enumerate(self.blocks, start=1):
             for name, (lo, hi) in limits.items():

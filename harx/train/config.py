@@ -1,0 +1,55 @@
+"""Training settings: one frozen dataclass, hashed into the store's cache key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+from harx.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one candidate is trained. Epoch counts are maxima: early stopping on validation macro-F1."""
+
+    epochs_float: int = 40
+    epochs_qat: int = 25
+    batch_size: int = 64
+    lr: float = 3e-3
+    lr_qat: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 10
+    label_smoothing: float = 0.05
+    augment_scale: float = 0.1  # per-window, per-channel amplitude jitter (+-10%); 0 disables
+    augment_noise: float = 0.02  # Gaussian noise in normalized units; 0 disables
+    backend: str = "torch"
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("int", "float") and (
+                not isinstance(v, int | float) or isinstance(v, bool) or v < 0
+            ):
+                raise ConfigError(f"training setting '{f.name}' must be a non-negative number, got {v!r}")
+        if self.batch_size < 1 or self.threads < 1:
+            raise ConfigError("training settings 'batch_size' and 'threads' must be at least 1")
+        if self.epochs_float + self.epochs_qat < 1:
+            raise ConfigError("training settings 'epochs_float' + 'epochs_qat' must be at least 1")
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "training") -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(names))})")
+        return cls(**d)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def hash(self) -> str:
+        """Identifies the training procedure (threads excluded: results do not depend on them)."""
+        d = {k: v for k, v in self.as_dict().items() if k != "threads"}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,113 @@
+"""The training loop: seeded, full-tensor batching (no DataLoader), early stopping on validation macro-F1."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harx.train.config import TrainConfig
+from harx.train.metrics import Scores, score
+
+
+@dataclass
+class EpochLog:
+    phase: str
+    epoch: int
+    loss: float
+    val_acc: float
+    val_f1: float
+    seconds: float
+
+
+@dataclass
+class History:
+    epochs: list[EpochLog] = field(default_factory=list)
+    best: dict[str, int] = field(default_factory=dict)  # phase -> best epoch
+
+    def as_list(self) -> list[dict]:
+        return [vars(e) for e in self.epochs]
+
+
+def seed_everything(seed: int, threads: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.set_num_threads(threads)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch: int = 1024) -> np.ndarray:
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).argmax(dim=1).numpy()
+    model.train(was_training)
+    return out
+
+
+def _augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator) -> torch.Tensor:
+    if cfg.augment_scale > 0:
+        x = x * (1 + cfg.augment_scale * (2 * torch.rand(x.shape[0], x.shape[1], 1, generator=g) - 1))
+    if cfg.augment_noise > 0:
+        x = x + cfg.augment_noise * torch.randn(x.shape, generator=g)
+    return x
+
+
+def fit(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_val: torch.Tensor,
+    y_val: np.ndarray,
+    n_classes: int,
+    cfg: TrainConfig,
+    phase: str,
+    epochs: int,
+    lr: float,
+    g: torch.Generator,
+    history: History,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+) -> Scores:
+    """Train ``model`` in place for up to ``epochs``; restore the weights of the best validation macro-F1."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    best_f1, best_state, best_epoch, best_scores = -1.0, None, -1, None
+    n = len(x_train)
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=g)
+        total = 0.0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            if len(idx) < 2:  # BatchNorm needs more than one sample
+                continue
+            xb = _augment(x_train[idx], cfg, g)
+            loss = F.cross_entropy(model(xb), y_train[idx], label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        sched.step()
+        scores = score(y_val, predict(model, x_val), n_classes)
+        log = EpochLog(phase, epoch, total / n, scores.accuracy, scores.macro_f1, time.perf_counter() - t0)
+        history.epochs.append(log)
+        if on_epoch:
+            on_epoch(log)
+        if scores.macro_f1 > best_f1:
+            best_f1, best_epoch, best_scores = scores.macro_f1, epoch, scores
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= cfg.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history.best[phase] = best_epoch
+    return best_scores
