@@ -39,7 +39,7 @@ def _root(
 
 
 # Each name is a module in harx/cli/ with a `register(app)` function; a command is listed once it works.
-COMMANDS: tuple[str, ...] = ("fetch",)
+COMMANDS: tuple[str, ...] = ("fetch", "cost")
 
 
 def _register() -> None:

@@ -1,0 +1,123 @@
+"""``estimate(genome, target)``: flash, RAM, MACs, latency and energy of one genome on one target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harx.cost.kernels import KERNEL_MODELS, cycles
+from harx.cost.memory import MemoryPlan, plan
+from harx.cost.target import Target, load_target
+from harx.models.genome import Genome, parse_genome
+
+# UCI-HAR: 9 inertial channels, 128-sample windows, 6 activities.
+DEFAULT_IN_CHANNELS = 9
+DEFAULT_IN_LEN = 128
+DEFAULT_N_CLASSES = 6
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One layer: its shape, the kernel the latency model follows, bytes, cycles and energy."""
+
+    index: int
+    kind: str
+    shape: str
+    kernel: str
+    macs: int
+    ro_bytes: int
+    in_bytes: int
+    out_bytes: int
+    latency_cycles: int
+    latency_ms: float
+    energy_uj: float
+    cycle_terms: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one genome costs on one target. ``flash_bytes`` counts the model's read-only arrays (not code),
+    ``ram_bytes`` its RAM buffers (see ``plan``); latency and energy are computed even when infeasible."""
+
+    genome: str
+    target: str
+    flash_bytes: int
+    ram_bytes: int
+    macs: int
+    latency_cycles: int
+    latency_ms: float
+    energy_uj: float
+    feasible: bool
+    infeasible_reason: str
+    overhead_cycles: int
+    layers: tuple[LayerCost, ...]
+    plan: MemoryPlan
+
+
+def _shape(layer) -> str:
+    if layer.kind == "conv":
+        extra = "".join(f" {k}{v}" for k, v in (("s", layer.stride), ("d", layer.dilation)) if v != 1)
+        return (
+            f"conv {layer.cin}x{layer.lin}->{layer.cout}x{layer.lout} k{layer.kernel}{extra} "
+            f"w{layer.w_bits}a{layer.out_bits}"
+        )
+    if layer.kind == "linear":
+        return f"linear {layer.cin}->{layer.cout} w{layer.w_bits}"
+    return f"{layer.kind} {layer.cin}x{layer.lin}->{layer.cout}x{layer.lout} a{layer.out_bits}"
+
+
+def estimate(
+    genome: Genome | str,
+    target: Target | str,
+    *,
+    in_channels: int = DEFAULT_IN_CHANNELS,
+    in_len: int = DEFAULT_IN_LEN,
+    n_classes: int = DEFAULT_N_CLASSES,
+) -> Cost:
+    """Cost of ``genome`` (object or text form) for ``in_channels`` x ``in_len`` windows and ``n_classes``
+    on ``target`` (a Target or a name in ``TARGETS``). Raises ConfigError for an invalid genome or target."""
+    g = parse_genome(genome) if isinstance(genome, str) else genome
+    tgt = target if isinstance(target, Target) else load_target(target)
+    layers = g.layers(in_channels, in_len, n_classes)
+    mem = plan(layers, tgt)
+    model = KERNEL_MODELS[tgt.kernel_model]
+    cycles_per_ms = tgt.frequency_mhz * 1e3
+    power_mw = tgt.active_power_mw
+    out = []
+    for layer, layer_mem in zip(layers, mem.layers, strict=True):
+        terms = model.layer_terms(layer, layer_mem, mem, tgt)
+        n_cycles = round(cycles(terms.counts, tgt))
+        ms = n_cycles / cycles_per_ms
+        out.append(
+            LayerCost(
+                index=layer_mem.index,
+                kind=layer.kind,
+                shape=_shape(layer),
+                kernel=terms.kernel,
+                macs=layer.macs,
+                ro_bytes=layer_mem.ro_bytes,
+                in_bytes=layer_mem.input.size_bytes,
+                out_bytes=layer_mem.output.size_bytes,
+                latency_cycles=n_cycles,
+                latency_ms=ms,
+                energy_uj=power_mw * ms,
+                cycle_terms=terms.counts,
+            )
+        )
+    overhead = round(cycles(model.inference_terms(layers), tgt))
+    total = overhead + sum(lc.latency_cycles for lc in out)
+    total_ms = total / cycles_per_ms
+    return Cost(
+        genome=g.text(),
+        target=tgt.name,
+        flash_bytes=mem.ro_bytes,
+        ram_bytes=mem.ram_bytes,
+        macs=sum(layer.macs for layer in layers),
+        latency_cycles=total,
+        latency_ms=total_ms,
+        energy_uj=power_mw * total_ms,
+        feasible=mem.feasible,
+        infeasible_reason=mem.infeasible_reason,
+        overhead_cycles=overhead,
+        layers=tuple(out),
+        plan=mem,
+    )

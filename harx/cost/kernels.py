@@ -1,0 +1,327 @@
+"""Latency models: for each layer, count the events on the critical path of its kernel's loop structure.
+
+A kernel model turns a layer into ``LayerTerms``: the kernel it follows and a count per event name.
+The target YAML's ``coefficients`` give the instructions each event costs, so
+
+    cycles = cycles_per_instruction * sum(coefficient[name] * count[name])
+
+and fitting a target to measurements rewrites only its YAML coefficients (``instruction_terms`` exposes the
+counts a fit regresses on). Two models exist:
+
+- ``pulp_nn_cluster``: PULP-NN-mixed kernels (XpulpV2) on a multi-core cluster fed by DMA (gap8);
+- ``portable_c``: the plain C reference kernels that ``harx deploy`` generates, on one core (rv32).
+
+Adding a target with one of these kernel structures needs only a YAML file; a new structure needs one
+function here and a ``KernelModel`` entry.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harx.cost.memory import LayerMemory, MemoryPlan
+from harx.cost.target import Target
+from harx.models.genome import LayerSpec
+
+WORD_BITS = 32
+SIMD_LANES = 4  # 8-bit lanes of one XpulpV2 sdotp
+
+
+@dataclass(frozen=True)
+class LayerTerms:
+    """The event counts of one layer's kernel on the critical path, keyed by coefficient name."""
+
+    kernel: str
+    counts: dict[str, int]
+
+
+def cycles(counts: dict[str, int], target: Target) -> float:
+    """Cycles for a set of event counts on ``target``."""
+    coef = target.coefficients
+    return target.cycles_per_instruction * sum(coef[name] * n for name, n in counts.items())
+
+
+def _bits(layer: LayerSpec) -> tuple[str, str, str]:
+    """PULP-NN type tags of a layer: input (the first conv reads the signed int8 window), output, weights."""
+    first = "i" if layer.kind == "conv" and layer.block == 0 else "u"
+    return f"{first}{layer.in_bits}", f"u{layer.out_bits}", f"i{layer.w_bits}"
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def maxpool_rows(rows: int, cores: int) -> int:
+    """Rows the busiest core gets in pulp_nn_maxpool: ``(rows >> log2 n) + (rows % cores != 0)`` with
+    n = min(rows, cores) and log2 the index of the leading one bit (``__builtin_pulp_fl1``). It differs
+    from ceil(rows / cores) when rows < cores (5 rows: 2, 2, 1 on three cores)."""
+    n = min(rows, cores)
+    return min((rows >> (n.bit_length() - 1)) + (rows % cores != 0), rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# pulp_nn_cluster: PULP-NN-mixed on an XpulpV2 cluster (loop structure of pulp-platform/pulp-nn-mixed,
+# XpulpV2/32bit: pulp_nn_conv_*, pulp_nn_matmul_*, pulp_nn_maxpool_*, pulp_nn_linear_*_i32_*).
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _dot_1x1(counts: Counter, n: int, kc: int, w_bits: int) -> None:
+    """``n`` (pixel, channel) dot products on the conv kernel's leftover path: one weight word unpacked and
+    32/w_bits activations read as words of four 8-bit lanes per iteration, scalar tail."""
+    per_word = WORD_BITS // w_bits
+    iters, tail = divmod(kc, per_word)
+    lanes = per_word // SIMD_LANES
+    counts["act_word"] += n * iters * lanes
+    counts[f"unpack_word_b{w_bits}"] += n * iters
+    counts["sdotp"] += n * iters * lanes
+    counts["tail_mac"] += n * tail
+    counts["block"] += n
+    counts["requant"] += n
+
+
+def _conv_pair(counts: Counter, pairs: int, kc: int, cout: int, w_bits: int, channels: int) -> None:
+    """``pairs`` calls of pulp_nn_matmul: 4x2 (channels x pixels) blocks, then 1x2 for leftover channels."""
+    per_word = WORD_BITS // w_bits
+    iters, tail = divmod(kc, per_word)
+    lanes = per_word // SIMD_LANES
+    blocks, left = divmod(cout, channels)
+    for n_blocks, width in ((pairs * blocks, channels), (pairs * left, 1)):
+        counts["act_word"] += n_blocks * iters * 2 * lanes
+        counts[f"unpack_word_b{w_bits}"] += n_blocks * iters * width
+        counts["sdotp"] += n_blocks * iters * width * 2 * lanes
+        counts["tail_mac"] += n_blocks * tail * width * 2
+        counts["block"] += n_blocks
+    counts["requant"] += pairs * 2 * cout
+
+
+def _im2col(counts: Counter, pixels: int, calls_per_pixel: int, kc: int, in_bits: int) -> None:
+    counts["pixel"] += pixels
+    counts["im2col_call"] += pixels * calls_per_pixel
+    counts[f"im2col_byte_b{in_bits}"] += pixels * kc
+
+
+def pulp_conv_time_on_y(layer: LayerSpec, target: Target) -> Counter:
+    """The 1-D signal as H=L, W=1: output rows split over all cores; with one pixel per row every pixel
+    takes the kernel's leftover path (one pixel, one channel at a time), one im2col call per kernel tap."""
+    counts: Counter = Counter()
+    kc = layer.kernel * layer.cin
+    pixels = ceil_div(layer.lout, target.cores)
+    _im2col(counts, pixels, layer.kernel, kc, layer.in_bits)
+    _dot_1x1(counts, pixels * layer.cout, kc, layer.w_bits)
+    return counts
+
+
+def pulp_conv_time_on_x(layer: LayerSpec, target: Target) -> Counter:
+    """The 1-D signal as H=1, W=L: one row cannot be split over cores, so the kernel splits W in two halves
+    (two busy cores); pixel pairs go through the 4x2 matmul, an odd last pixel through the leftover path;
+    interior pixels fill im2col in one call (border pixels' per-tap calls are not told apart)."""
+    counts: Counter = Counter()
+    kc = layer.kernel * layer.cin
+    halves = 2 if target.cores > 1 and layer.lout > 1 else 1
+    pixels = ceil_div(layer.lout, halves)
+    pairs, single = divmod(pixels, int(target.structure["im2col_pixels_per_core"]))
+    _im2col(counts, pixels, 1, kc, layer.in_bits)
+    _conv_pair(counts, pairs, kc, layer.cout, layer.w_bits, int(target.structure["matmul_channels"]))
+    _dot_1x1(counts, single * layer.cout, kc, layer.w_bits)
+    return counts
+
+
+def _pulp_maxpool(layer: LayerSpec, target: Target) -> Counter:
+    """pulp_nn_maxpool with time on H (rows split over cores; on W a single core would do all the work):
+    a W pass copying each input row onto itself, then per output row a copy and (pool-1) compare passes."""
+    counts: Counter = Counter()
+    row_bytes = layer.cin * layer.in_bits // 8
+    rows_in = maxpool_rows(layer.lin, target.cores)
+    rows_out = maxpool_rows(layer.lout, target.cores)
+    counts["pool_copy_byte"] += (rows_in + rows_out) * row_bytes
+    counts["pool_call"] += rows_out * (layer.kernel - 1)
+    counts[f"pool_byte_b{layer.in_bits}"] += rows_out * (layer.kernel - 1) * row_bytes
+    counts["barrier"] += 1
+    return counts
+
+
+def _pulp_gap(layer: LayerSpec, target: Target) -> Counter:
+    """harx's global average pool ``(sum * m) >> s`` (PULP-NN has none with this rounding): channels split
+    over cores by whole output bytes, so that no two cores write one packed byte."""
+    counts: Counter = Counter()
+    per_byte = 8 // layer.in_bits
+    channels = ceil_div(layer.cin // per_byte, target.cores) * per_byte
+    counts[f"gap_elem_b{layer.in_bits}"] += channels * layer.lin
+    counts["gap_out"] += channels
+    return counts
+
+
+def _pulp_linear(layer: LayerSpec, target: Target) -> Counter:
+    """pulp_nn_linear_<in>_i32_<w>: output neurons split over cores, two neurons per iteration; each
+    iteration unpacks one word of the narrower operand's width for activations and both neurons' weights."""
+    counts: Counter = Counter()
+    neurons = ceil_div(layer.cout, target.cores)
+    pairs, single = divmod(neurons, 2)
+    step = WORD_BITS // min(layer.in_bits, layer.w_bits)
+    iters, tail = divmod(layer.cin, step)
+    for n, width in ((pairs, 2), (single, 1)):
+        counts[f"unpack_word_b{layer.in_bits}"] += n * iters * step * layer.in_bits // WORD_BITS
+        counts[f"unpack_word_b{layer.w_bits}"] += n * iters * width * step * layer.w_bits // WORD_BITS
+        counts["sdotp"] += n * iters * width * step // SIMD_LANES
+        counts["tail_mac"] += n * tail * width
+    counts["linear_neuron"] += neurons
+    return counts
+
+
+def _dma(counts: Counter, layer_mem: LayerMemory, plan: MemoryPlan, last: bool) -> None:
+    """Cluster DMA L2 -> L1 of the layer's weight arrays (plus the window before the first layer and the
+    logits back after the last); the cores wait for it (no double buffering)."""
+    transfers = sum(
+        1
+        for b in (layer_mem.weight_bytes, layer_mem.kappa_bytes, layer_mem.lambda_bytes, layer_mem.bias_bytes)
+        if b
+    )
+    moved = layer_mem.staged_bytes
+    if layer_mem.index == 0:
+        transfers, moved = transfers + 1, moved + plan.input_bytes
+    if last:
+        transfers, moved = transfers + 1, moved + plan.logits_bytes
+    if transfers:
+        counts["dma_transfer"] += transfers
+        counts["dma_byte"] += moved
+
+
+def pulp_nn_cluster_terms(
+    layer: LayerSpec, layer_mem: LayerMemory, plan: MemoryPlan, target: Target
+) -> LayerTerms:
+    i, o, w = _bits(layer)
+    if layer.kind == "conv":
+        name = f"pulp_nn_conv_{i}_{o}_{w}"
+        options = {
+            "time on H": pulp_conv_time_on_y(layer, target),
+            "time on W": pulp_conv_time_on_x(layer, target),
+        }
+        geometry = min(options, key=lambda g: cycles(options[g], target))
+        kernel, counts = f"{name} ({geometry})", options[geometry]
+    elif layer.kind == "maxpool":
+        kernel, counts = f"pulp_nn_maxpool_{i} (time on H)", _pulp_maxpool(layer, target)
+    elif layer.kind == "gap":
+        kernel, counts = f"harx_gap_{i}", _pulp_gap(layer, target)
+    else:
+        kernel, counts = f"pulp_nn_linear_{i}_i32_{w}", _pulp_linear(layer, target)
+    counts["fork"] += 1
+    counts["barrier"] += 1
+    if target.stages_weights:
+        _dma(counts, layer_mem, plan, last=layer_mem.index == len(plan.layers) - 1)
+    return LayerTerms(kernel, {name: n for name, n in counts.items() if n})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# portable_c: harx's reference C kernels on one in-order core (instruction counts by term).
+# ---------------------------------------------------------------------------------------------------------
+
+
+def instruction_terms(layer: LayerSpec) -> dict[str, int]:
+    """Event counts of the portable C kernel of ``layer`` (what ``bench/fit_rv32.py`` regresses on).
+
+    conv: per output pixel fill im2col (k*cin values unpacked to 8 bit, zeros for padding), then per
+    output channel a dot product with on-the-fly weight unpacking, requant, clip and pack.
+    maxpool/gap: loops over codes. linear: dot products over packed codes and packed weights.
+    """
+    if layer.kind == "conv":
+        return {
+            "pixel": layer.lout,
+            f"im2col_elem_b{layer.in_bits}": layer.lout * layer.kernel * layer.cin,
+            f"mac_w{layer.w_bits}": layer.macs,
+            f"conv_out_b{layer.out_bits}": layer.out_elems,
+            "layer": 1,
+        }
+    if layer.kind == "maxpool":
+        return {
+            f"pool_elem_b{layer.in_bits}": layer.out_elems * layer.kernel,
+            f"pool_out_b{layer.in_bits}": layer.out_elems,
+            "layer": 1,
+        }
+    if layer.kind == "gap":
+        return {f"gap_elem_b{layer.in_bits}": layer.in_elems, "gap_out": layer.cout, "layer": 1}
+    return {
+        f"linear_mac_w{layer.w_bits}": layer.macs,
+        f"linear_act_b{layer.in_bits}": layer.macs,
+        "linear_out": layer.cout,
+        "layer": 1,
+    }
+
+
+def portable_c_terms(
+    layer: LayerSpec, layer_mem: LayerMemory, plan: MemoryPlan, target: Target
+) -> LayerTerms:
+    return LayerTerms(f"harx_{layer.kind}_ref", instruction_terms(layer))
+
+
+def _inference_terms(layers: list[LayerSpec]) -> dict[str, int]:
+    """Once per inference: the call (cluster task offload on gap8) and the argmax over the logits."""
+    return {"inference": 1, "argmax_class": layers[-1].cout}
+
+
+@dataclass(frozen=True)
+class KernelModel:
+    """A loop-structure model: which YAML keys it needs, and the counts it produces."""
+
+    required: tuple[tuple[str, ...], tuple[str, ...]]
+    layer_terms: Callable[[LayerSpec, LayerMemory, MemoryPlan, Target], LayerTerms]
+    inference_terms: Callable[[list[LayerSpec]], dict[str, int]] = _inference_terms
+
+
+def _per_bits(*prefixes: str) -> tuple[str, ...]:
+    return tuple(f"{p}{b}" for p in prefixes for b in (8, 4, 2))
+
+
+KERNEL_MODELS: dict[str, KernelModel] = {
+    "pulp_nn_cluster": KernelModel(
+        required=(
+            ("matmul_channels",),
+            (
+                *_per_bits("im2col_byte_b", "unpack_word_b", "pool_byte_b", "gap_elem_b"),
+                "im2col_call",
+                "pixel",
+                "act_word",
+                "sdotp",
+                "tail_mac",
+                "block",
+                "requant",
+                "pool_copy_byte",
+                "pool_call",
+                "gap_out",
+                "linear_neuron",
+                "fork",
+                "barrier",
+                "dma_transfer",
+                "dma_byte",
+                "inference",
+                "argmax_class",
+            ),
+        ),
+        layer_terms=pulp_nn_cluster_terms,
+    ),
+    "portable_c": KernelModel(
+        required=(
+            (),
+            (
+                *_per_bits(
+                    "im2col_elem_b",
+                    "mac_w",
+                    "conv_out_b",
+                    "pool_elem_b",
+                    "pool_out_b",
+                    "gap_elem_b",
+                    "linear_mac_w",
+                    "linear_act_b",
+                ),
+                "pixel",
+                "gap_out",
+                "linear_out",
+                "layer",
+                "inference",
+                "argmax_class",
+            ),
+        ),
+        layer_terms=portable_c_terms,
+    ),
+}

@@ -1,0 +1,57 @@
+"""`harx cost`: the per-layer table and JSON match the library; bad input gives a one-line error."""
+
+import json
+
+import pytest
+
+from harx.cli.app import main
+from harx.cost import estimate
+
+GENOME = "c16k5p2w8a8-c24k5s2w4a4-gapw8"
+
+
+def test_json_output_matches_the_library(capsys):
+    main(
+        ["cost", GENOME, "--target", "all", "--channels", "6", "--length", "64", "--classes", "12", "--json"]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert [c["target"] for c in out] == ["gap8", "rv32"]
+    for item in out:
+        ref = estimate(GENOME, item["target"], in_channels=6, in_len=64, n_classes=12)
+        assert (item["flash_bytes"], item["ram_bytes"], item["latency_cycles"]) == (
+            ref.flash_bytes,
+            ref.ram_bytes,
+            ref.latency_cycles,
+        )
+        assert [layer["kernel"] for layer in item["layers"]] == [lc.kernel for lc in ref.layers]
+        assert item["plan"]["arena_bytes"] == ref.plan.arena_bytes
+
+
+def test_table_shows_layers_and_totals(capsys):
+    main(["cost", GENOME, "--target", "rv32"])
+    out = capsys.readouterr().out
+    ref = estimate(GENOME, "rv32")
+    assert "on rv32" in out and "harx_conv_ref" in out and "linear 24->6 w8" in out
+    assert f"{ref.latency_cycles:,}" in out and f"flash {ref.flash_bytes:,} B, RAM {ref.ram_bytes:,} B" in out
+    assert "fits" in out
+
+
+def test_infeasible_genome_is_reported_not_raised(capsys):
+    main(["cost", "c256k3w8a8-c256k3w8a8-gapw8", "--target", "gap8"])
+    assert "does not fit: ram 277,656 B > L1 65,536 B" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["cost", "c8k5w4a4-gapw8"], "block 1 has 4-bit weights but 9 input channels"),
+        (["cost", "c8k5w8a8-gapw8", "--target", "gap9"], "unknown target 'gap9'"),
+        (["cost", "c8k5-gapw8"], "is not of the form"),
+    ],
+)
+def test_bad_input_exits_with_config_error(capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 4
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

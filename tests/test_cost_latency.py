@@ -1,0 +1,168 @@
+"""Latency and energy: event counts of tiny layers counted by hand from each kernel's loop structure."""
+
+import pytest
+
+from harx.cost import estimate, instruction_terms, load_target, plan
+from harx.cost.kernels import (
+    cycles,
+    maxpool_rows,
+    pulp_conv_time_on_x,
+    pulp_conv_time_on_y,
+    pulp_nn_cluster_terms,
+)
+from harx.models.genome import parse_genome
+
+GAP8 = load_target("gap8")
+RV32 = load_target("rv32")
+
+# c6k3w4a8-gapw8 on 4 channels x 10 samples, 2 classes. Its conv: cin 4, cout 6, k 3, 10 output pixels,
+# 4-bit weights, int8 input, 8-bit output. One output needs k*cin = 12 MACs: one 32-bit word of eight
+# 4-bit weights plus a 4-element scalar tail.
+TINY = ("c6k3w4a8-gapw8", 4, 10, 2)
+
+
+def _layers(text, channels, length, classes):
+    return parse_genome(text).layers(channels, length, classes)
+
+
+def test_gap8_conv_time_on_h_counts_by_hand():
+    conv = _layers(*TINY)[0]
+    counts = pulp_conv_time_on_y(conv, GAP8)
+    pixels = 2  # 10 output rows over 8 cores: (10 >> 3) + 1 rows for the busiest core
+    dots = pixels * 6  # every pixel takes the 1-pixel x 1-channel path, once per output channel
+    assert dict(counts) == {
+        "pixel": pixels,
+        "im2col_call": pixels * 3,  # one call per kernel tap (each tap row is cin = 4 bytes)
+        "im2col_byte_b8": pixels * 12,
+        "act_word": dots * 1 * 2,  # 1 weight word = 8 activations = 2 words of four 8-bit lanes
+        "unpack_word_b4": dots * 1,
+        "sdotp": dots * 1 * 2,
+        "tail_mac": dots * 4,
+        "block": dots,
+        "requant": dots,
+    }
+
+
+def test_gap8_conv_time_on_w_counts_by_hand():
+    conv = _layers(*TINY)[0]
+    counts = pulp_conv_time_on_x(conv, GAP8)
+    # One row: the kernel halves W between two cores; the busiest gets 5 pixels = 2 pairs + 1 single.
+    # A pair runs one 4x2 block (channels 0-3) and two 1x2 leftovers (channels 4, 5); the single pixel
+    # runs six 1x1 dot products.
+    assert dict(counts) == {
+        "pixel": 5,
+        "im2col_call": 5,
+        "im2col_byte_b8": 5 * 12,
+        "act_word": 2 * (1 * 2 * 2)
+        + 2 * 2 * (1 * 2 * 2)
+        + 6 * 2,  # 4x2: 2 px x 2 words, 1x2 the same, 1x1: 2
+        "unpack_word_b4": 2 * 4 + 2 * 2 * 1 + 6,  # a 4x2 block unpacks 4 channels' words, a 1x2 one
+        "sdotp": 2 * (4 * 2 * 2) + 2 * 2 * (1 * 2 * 2) + 6 * 2,
+        "tail_mac": 2 * (4 * 4 * 2) + 2 * 2 * (4 * 2) + 6 * 4,  # 4 tail elements x channels x pixels
+        "block": 2 + 2 * 2 + 6,
+        "requant": 2 * 2 * 6 + 6,
+    }
+
+
+def test_gap8_conv_cycles_by_hand_and_the_faster_geometry_is_chosen():
+    cost = estimate(*TINY[:1], GAP8, in_channels=4, in_len=10, n_classes=2)
+    conv = cost.layers[0]
+    assert conv.kernel == "pulp_nn_conv_i8_u8_i4 (time on H)"
+    compute = 15 * 2 + 12 * 6 + 0.5 * 24 + 1 * 24 + 17 * 12 + 1 * 24 + 3 * 48 + 10 * 12 + 10 * 12
+    fork_barrier = 150 + 20
+    # DMA: weights (6 x 12 x 4 bit = 36 B), kappa (24 B), lambda (24 B) and the 4 x 10 B window.
+    dma = 100 * 4 + 0.125 * (36 + 24 + 24 + 40)
+    assert conv.latency_cycles == round(compute + fork_barrier + dma) == 1336
+    time_on_w = cycles(pulp_conv_time_on_x(_layers(*TINY)[0], GAP8), GAP8)
+    assert time_on_w > compute
+
+
+def test_maxpool_rows_follow_the_pulp_nn_split():
+    # (rows >> log2(min(rows, 8))) + (rows % 8 != 0)
+    assert [maxpool_rows(r, 8) for r in (1, 5, 8, 10, 128)] == [1, 2, 1, 2, 16]
+
+
+def test_gap8_maxpool_gap_and_linear_counts_by_hand():
+    layers = _layers("c8k1p2w8a8-gapw8", 8, 10, 2)
+    p = plan(layers, GAP8)
+    pool = pulp_nn_cluster_terms(layers[1], p.layers[1], p, GAP8)
+    # 10 input rows -> busiest core 2 rows; 5 output rows -> 2 rows; one row = 8 channels = 8 bytes.
+    assert pool.kernel == "pulp_nn_maxpool_u8 (time on H)"
+    assert pool.counts == {
+        "pool_copy_byte": (2 + 2) * 8,
+        "pool_call": 2 * (2 - 1),
+        "pool_byte_b8": 2 * (2 - 1) * 8,
+        "barrier": 2,
+        "fork": 1,
+    }
+    gap = pulp_nn_cluster_terms(layers[2], p.layers[2], p, GAP8)
+    assert gap.counts == {"gap_elem_b8": 1 * 5, "gap_out": 1, "fork": 1, "barrier": 1}  # 8 ch / 8 cores
+    linear = pulp_nn_cluster_terms(layers[3], p.layers[3], p, GAP8)
+    # 2 neurons over 8 cores: one each, single-neuron path; 8 inputs = 2 iterations of 4 (8-bit x 8-bit).
+    assert linear.counts == {
+        "unpack_word_b8": 2 + 2,
+        "sdotp": 2,
+        "linear_neuron": 1,
+        "fork": 1,
+        "barrier": 1,
+        "dma_transfer": 2 + 1,  # weights, bias; logits back
+        "dma_byte": 16 + 8 + 8,
+    }
+
+
+def test_gap8_gap_splits_sub_byte_channels_by_whole_bytes():
+    layers = _layers("c24k5w8a4-gapw8", 9, 32, 6)
+    p = plan(layers, GAP8)
+    gap = pulp_nn_cluster_terms(layers[1], p.layers[1], p, GAP8)
+    # 24 4-bit channels = 12 bytes over 8 cores: 2 bytes = 4 channels for the busiest core, 32 samples each.
+    assert gap.counts["gap_elem_b4"] == 4 * 32 and gap.counts["gap_out"] == 4
+
+
+def test_rv32_instruction_terms_and_cycles_by_hand():
+    conv, gap, linear = _layers(*TINY)
+    assert instruction_terms(conv) == {
+        "pixel": 10,
+        "im2col_elem_b8": 10 * 3 * 4,
+        "mac_w4": 10 * 6 * 12,
+        "conv_out_b8": 10 * 6,
+        "layer": 1,
+    }
+    assert instruction_terms(gap) == {"gap_elem_b8": 6 * 10, "gap_out": 6, "layer": 1}
+    assert instruction_terms(linear) == {
+        "linear_mac_w8": 6 * 2,
+        "linear_act_b8": 6 * 2,
+        "linear_out": 2,
+        "layer": 1,
+    }
+    cost = estimate(*TINY[:1], RV32, in_channels=4, in_len=10, n_classes=2)
+    conv_cycles = 12 * 10 + 4 * 120 + 8.5 * 720 + 16 * 60 + 30
+    gap_cycles = 4 * 60 + 16 * 6 + 30
+    linear_cycles = 7 * 12 + 0 * 12 + 8 * 2 + 30
+    overhead = 40 + 5 * 2
+    assert (
+        [lc.latency_cycles for lc in cost.layers]
+        == [conv_cycles, gap_cycles, linear_cycles]
+        == [7710, 366, 130]
+    )
+    assert cost.overhead_cycles == overhead
+    total = conv_cycles + gap_cycles + linear_cycles + overhead
+    assert cost.latency_cycles == total == 8256
+    assert cost.latency_ms == pytest.approx(total / 100e3)  # 100 MHz
+    assert cost.energy_uj == pytest.approx(4.683 * total / 100e3)  # mW x ms
+
+
+def test_cost_totals_add_up_on_both_targets():
+    for target in (GAP8, RV32):
+        cost = estimate("c16k5p2w8a8-c24k5s2w4a4-gapw8", target)
+        assert cost.latency_cycles == cost.overhead_cycles + sum(lc.latency_cycles for lc in cost.layers)
+        assert cost.macs == 9 * 5 * 16 * 128 + 16 * 5 * 24 * 32 + 24 * 6
+        assert cost.flash_bytes == cost.plan.ro_bytes == sum(lc.ro_bytes for lc in cost.layers)
+        assert cost.energy_uj == pytest.approx(target.active_power_mw * cost.latency_ms)
+        assert sum(lc.energy_uj for lc in cost.layers) < cost.energy_uj
+
+
+def test_lower_weight_precision_is_slower_on_gap8_but_smaller():
+    w8 = estimate("c32k5w8a8-c32k5w8a8-gapw8", "gap8")
+    w2 = estimate("c32k5w8a8-c32k5w2a8-gapw8", "gap8")
+    assert w2.flash_bytes < w8.flash_bytes
+    assert w2.layers[1].latency_cycles > w8.layers[1].latency_cycles  # unpacking 2-bit weights costs cycles
