@@ -75,6 +75,9 @@ def test_gap8_conv_cycles_by_hand_and_the_faster_geometry_is_chosen():
     assert conv.latency_cycles == round(compute + fork_barrier + dma) == 1336
     time_on_w = cycles(pulp_conv_time_on_x(_layers(*TINY)[0], GAP8), GAP8)
     assert time_on_w > compute
+    assert cost.overhead_cycles == 1000 + 5 * 2  # task offload + argmax over 2 logits
+    assert cost.latency_ms == pytest.approx(cost.latency_cycles / 87e3)  # 87 MHz
+    assert cost.energy_uj == pytest.approx((16.1 + 2.0) * cost.latency_cycles / 87e3)  # cluster + FC, mW x ms
 
 
 def test_maxpool_rows_follow_the_pulp_nn_split():

@@ -21,6 +21,8 @@ from harx.errors import ConfigError
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
 TARGETS: tuple[str, ...] = tuple(sorted(p.stem for p in TARGETS_DIR.glob("*.yaml")))
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster, same result
+
 # What a memory can hold: the model's read-only arrays ("ro") and its RAM buffers ("ram").
 HOLDINGS = ("ro", "ram")
 
@@ -200,7 +202,7 @@ def read_target_file(path: Path) -> Target:
     except OSError as exc:
         raise ConfigError(f"target file {path}: cannot be read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
