@@ -11,7 +11,7 @@ from rich.table import Table
 
 from harx.data import fetch as data_fetch
 from harx.data import import_dataset, list_datasets
-from harx.data.fetch import FetchResult
+from harx.data.fetcher import FetchResult
 from harx.errors import ConfigError
 
 _out = Console()

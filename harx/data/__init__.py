@@ -7,7 +7,7 @@ X_train = ds.X[split.train]
 """
 
 from harx.data.dataset import Dataset, load_dataset
-from harx.data.fetch import DatasetInfo, FetchResult, fetch, import_dataset, list_datasets
+from harx.data.fetcher import DatasetInfo, FetchResult, fetch, import_dataset, list_datasets
 from harx.data.splits import Split, channel_stats, subject_folds, subject_split
 
 __all__ = [

@@ -129,6 +129,12 @@ def _url_exists(url: str) -> bool:
         raise DataError(f"mirror {url}: {getattr(exc, 'reason', None) or exc}") from exc
 
 
+def reason(exc: BaseException) -> str:
+    """The first line of an exception's message (some, like tarfile's, span several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(":") if text else type(exc).__name__
+
+
 class Archive:
     """Read-only access to the members of a zip or tar archive, by exact name or by path suffix.
 
@@ -159,13 +165,18 @@ class Archive:
             try:
                 zf = zipfile.ZipFile(path)
             except (zipfile.BadZipFile, OSError) as exc:
-                raise DataError(f"{label}: corrupt zip archive ({exc})") from exc
+                raise DataError(f"{label}: corrupt zip archive ({reason(exc)})") from exc
             return cls._from_zip(label, zf)
+        with open(path, "rb") as f:
+            if f.read(4) == b"PK\x03\x04":
+                raise DataError(
+                    f"{label}: truncated or corrupt zip archive (no central directory at its end)"
+                )
         try:
             tf = tarfile.open(path, "r:*")  # noqa: SIM115 -- stays open while the Archive reads members
             members = {m.name: m for m in tf.getmembers() if m.isfile()}
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-            raise DataError(f"{label}: not a readable zip or tar archive ({exc})") from exc
+            raise DataError(f"{label}: not a readable zip or tar archive ({reason(exc)})") from exc
 
         def read_tar(name: str) -> bytes:
             handle = tf.extractfile(members[name])
@@ -180,7 +191,7 @@ class Archive:
         try:
             return cls._from_zip(label, zipfile.ZipFile(io.BytesIO(data)))
         except zipfile.BadZipFile as exc:
-            raise DataError(f"{label}: corrupt zip archive ({exc})") from exc
+            raise DataError(f"{label}: corrupt zip archive ({reason(exc)})") from exc
 
     @classmethod
     def _from_zip(cls, label: str, zf: zipfile.ZipFile) -> Archive:
@@ -217,4 +228,4 @@ class Archive:
         try:
             return self._reader(name)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, tarfile.TarError) as exc:
-            raise DataError(f"{self.label}: member '{name}' is corrupt ({exc})") from exc
+            raise DataError(f"{self.label}: member '{name}' is corrupt ({reason(exc)})") from exc

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harx.data.archive import reason
 from harx.errors import DataError
 
 FORMAT_VERSION = 1
@@ -151,7 +152,7 @@ def read_meta(entry: Path) -> dict:
     except FileNotFoundError as exc:
         raise DataError(f"{path}: missing (incomplete cache entry); fetch the dataset again") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: unreadable cache metadata ({exc})") from exc
+        raise DataError(f"{path}: unreadable cache metadata ({reason(exc)})") from exc
     version = meta.get("format_version") if isinstance(meta, dict) else None
     if not isinstance(version, int):
         raise DataError(f"{path}: field 'format_version' is missing or not an integer")
@@ -176,4 +177,4 @@ def read_arrays(entry: Path) -> dict[str, np.ndarray]:
     except FileNotFoundError as exc:
         raise DataError(f"{path}: missing (incomplete cache entry); fetch the dataset again") from exc
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: unreadable cache data ({exc})") from exc
+        raise DataError(f"{path}: unreadable cache data ({reason(exc)})") from exc

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harx.data.archive import reason
 from harx.data.cache import WindowedData
 from harx.data.windowing import cut_windows, runs, segment_window_starts
 from harx.errors import DataError
@@ -99,7 +100,7 @@ def _read_npz(path: Path, test_subjects: tuple[int, ...] | None) -> WindowedData
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{label}: not a readable .npz file ({exc})") from exc
+        raise DataError(f"{label}: not a readable .npz file ({reason(exc)})") from exc
     with npz:
         X = _field(npz, label, "X")
         if X.ndim != 3 or 0 in X.shape:
@@ -181,7 +182,7 @@ def _read_csv(
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{label}: not a readable UTF-8 CSV file ({exc})") from exc
+        raise DataError(f"{label}: not a readable UTF-8 CSV file ({reason(exc)})") from exc
     if not rows:
         raise DataError(f"{label}: empty file (expected a header line)")
     header = [h.strip() for h in rows[0]]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from harx.data.archive import Archive
+from harx.data.archive import Archive, reason
 from harx.data.cache import WindowedData
 from harx.data.registry import DatasetSpec
 from harx.errors import DataError
@@ -29,7 +29,7 @@ def _variable(archive: Archive, suffix: str, key: str) -> np.ndarray:
         mat = scipy.io.loadmat(io.BytesIO(archive.read(member)))
     except (ValueError, TypeError, NotImplementedError, OSError) as exc:
         raise DataError(
-            f"{archive.label}: member '{member}' is not a readable MATLAB v5 file ({exc})"
+            f"{archive.label}: member '{member}' is not a readable MATLAB v5 file ({reason(exc)})"
         ) from exc
     if key not in mat:
         raise DataError(f"{archive.label}: member '{member}' has no variable '{key}'")
