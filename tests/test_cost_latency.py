@@ -6,8 +6,8 @@ from harx.cost import estimate, instruction_terms, load_target, plan
 from harx.cost.kernels import (
     cycles,
     maxpool_rows,
-    pulp_conv_time_on_x,
-    pulp_conv_time_on_y,
+    pulp_conv_time_on_h,
+    pulp_conv_time_on_w,
     pulp_nn_cluster_terms,
 )
 from harx.models.genome import parse_genome
@@ -27,7 +27,7 @@ def _layers(text, channels, length, classes):
 
 def test_gap8_conv_time_on_h_counts_by_hand():
     conv = _layers(*TINY)[0]
-    counts = pulp_conv_time_on_y(conv, GAP8)
+    counts = pulp_conv_time_on_h(conv, GAP8)
     pixels = 2  # 10 output rows over 8 cores: (10 >> 3) + 1 rows for the busiest core
     dots = pixels * 6  # every pixel takes the 1-pixel x 1-channel path, once per output channel
     assert dict(counts) == {
@@ -45,7 +45,7 @@ def test_gap8_conv_time_on_h_counts_by_hand():
 
 def test_gap8_conv_time_on_w_counts_by_hand():
     conv = _layers(*TINY)[0]
-    counts = pulp_conv_time_on_x(conv, GAP8)
+    counts = pulp_conv_time_on_w(conv, GAP8)
     # One row: the kernel halves W between two cores; the busiest gets 5 pixels = 2 pairs + 1 single.
     # A pair runs one 4x2 block (channels 0-3) and two 1x2 leftovers (channels 4, 5); the single pixel
     # runs six 1x1 dot products.
@@ -73,7 +73,7 @@ def test_gap8_conv_cycles_by_hand_and_the_faster_geometry_is_chosen():
     # DMA: weights (6 x 12 x 4 bit = 36 B), kappa (24 B), lambda (24 B) and the 4 x 10 B window.
     dma = 100 * 4 + 0.125 * (36 + 24 + 24 + 40)
     assert conv.latency_cycles == round(compute + fork_barrier + dma) == 1336
-    time_on_w = cycles(pulp_conv_time_on_x(_layers(*TINY)[0], GAP8), GAP8)
+    time_on_w = cycles(pulp_conv_time_on_w(_layers(*TINY)[0], GAP8), GAP8)
     assert time_on_w > compute
     assert cost.overhead_cycles == 1000 + 5 * 2  # task offload + argmax over 2 logits
     assert cost.latency_ms == pytest.approx(cost.latency_cycles / 87e3)  # 87 MHz

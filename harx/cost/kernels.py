@@ -102,7 +102,7 @@ def _im2col(counts: Counter, pixels: int, calls_per_pixel: int, kc: int, in_bits
     counts[f"im2col_byte_b{in_bits}"] += pixels * kc
 
 
-def pulp_conv_time_on_y(layer: LayerSpec, target: Target) -> Counter:
+def pulp_conv_time_on_h(layer: LayerSpec, target: Target) -> Counter:
     """The 1-D signal as H=L, W=1: output rows split over all cores; with one pixel per row every pixel
     takes the kernel's leftover path (one pixel, one channel at a time), one im2col call per kernel tap."""
     counts: Counter = Counter()
@@ -113,7 +113,7 @@ def pulp_conv_time_on_y(layer: LayerSpec, target: Target) -> Counter:
     return counts
 
 
-def pulp_conv_time_on_x(layer: LayerSpec, target: Target) -> Counter:
+def pulp_conv_time_on_w(layer: LayerSpec, target: Target) -> Counter:
     """The 1-D signal as H=1, W=L: one row cannot be split over cores, so the kernel splits W in two halves
     (two busy cores); pixel pairs go through the 4x2 matmul, an odd last pixel through the leftover path;
     interior pixels fill im2col in one call (border pixels' per-tap calls are not told apart)."""
@@ -195,8 +195,8 @@ def pulp_nn_cluster_terms(
     if layer.kind == "conv":
         name = f"pulp_nn_conv_{i}_{o}_{w}"
         options = {
-            "time on H": pulp_conv_time_on_y(layer, target),
-            "time on W": pulp_conv_time_on_x(layer, target),
+            "time on H": pulp_conv_time_on_h(layer, target),
+            "time on W": pulp_conv_time_on_w(layer, target),
         }
         geometry = min(options, key=lambda g: cycles(options[g], target))
         kernel, counts = f"{name} ({geometry})", options[geometry]
