@@ -12,7 +12,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from harx.data.archive import Archive, reason
 from harx.data.cache import WindowedData
@@ -24,6 +23,8 @@ _N_CLASSES = 17
 
 
 def _variable(archive: Archive, suffix: str, key: str) -> np.ndarray:
+    import scipy.io  # deferred: it takes ~0.6 s to import and only this parser needs it
+
     member = archive.find(suffix)
     try:
         mat = scipy.io.loadmat(io.BytesIO(archive.read(member)))
