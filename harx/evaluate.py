@@ -6,16 +6,22 @@ the accuracy reported for a quantized model is the integer golden model's.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from harx.cost import Cost, estimate
+from harx.data import load_dataset, subject_split
 from harx.models.build import build
 from harx.models.genome import Genome
+from harx.paths import artifacts_dir
 from harx.quant.artifact import Artifact
+from harx.quant.artifact import save as save_artifact
 from harx.quant.backends import get_backend
 from harx.quant.export import export_net, input_codes
 from harx.quant.integer import IntegerModel
@@ -66,6 +72,15 @@ class TrainedModel:
     fq_val: Scores
     train_seconds: float
     seed: int
+    float_state: dict  # weights after float pre-training, to score the float model on other splits
+
+    def score_float(self, x: np.ndarray, y: np.ndarray) -> Scores:
+        exits = {int(k): head.w_bits for k, head in self.net.exit_heads.items()}
+        net = build(self.genome, self.integer.in_channels, self.integer.in_len, self.integer.n_classes, exits)
+        net.load_state_dict(self.float_state)
+        return score(
+            y, predict(net, normalize(torch.from_numpy(x), self.mean, self.std)), self.integer.n_classes
+        )
 
     def int_codes(self, x: np.ndarray) -> np.ndarray:
         """int8 (N, T, C) input codes of float windows (N, C, T) in dataset units."""
@@ -130,6 +145,7 @@ def train_model(
         history,
         on_epoch,
     )
+    float_state = copy.deepcopy(net.state_dict())
     calib = t.x_train[torch.randperm(len(t.x_train), generator=g)[:CALIBRATION_WINDOWS]]
     net.eval()
     net.calibrate(calib, backend)
@@ -162,6 +178,7 @@ def train_model(
         fq_val,
         time.perf_counter() - t0,
         seed,
+        float_state,
     )
 
 
@@ -174,6 +191,7 @@ class Evaluation:
     float_val: Scores
     fq_val: Scores
     int_val: Scores
+    float_test: Scores
     fq_test: Scores
     int_test: Scores
     params: int
@@ -188,6 +206,7 @@ class Evaluation:
             "float_val_acc": self.float_val.accuracy,
             "fq_val_acc": self.fq_val.accuracy,
             **self.int_val.as_dict("val_"),
+            **self.float_test.as_dict("float_test_"),
             **self.fq_test.as_dict("fq_test_"),
             **self.int_test.as_dict("test_"),
         }
@@ -203,6 +222,7 @@ def evaluate(trained: TrainedModel, ds, split) -> Evaluation:
         float_val=trained.float_val,
         fq_val=trained.fq_val,
         int_val=trained.score_int(x_val, y_val),
+        float_test=trained.score_float(x_test, y_test),
         fq_test=trained.score_fake_quant(x_test, y_test),
         int_test=trained.score_int(x_test, y_test),
         params=trained.net.n_params(),
@@ -212,3 +232,83 @@ def evaluate(trained: TrainedModel, ds, split) -> Evaluation:
         train_seconds=trained.train_seconds,
         history=trained.history.as_list(),
     )
+
+
+@dataclass
+class QuantizeResult:
+    """`harx quantize`: one genome trained, quantized, exported, scored on the test subjects and costed."""
+
+    genome: str
+    dataset: str
+    evaluation: Evaluation
+    costs: dict[str, Cost]
+    artifact_path: Path
+
+    def to_json(self) -> dict:
+        ev = self.evaluation
+        return {
+            "genome": self.genome,
+            "dataset": self.dataset,
+            "seed": ev.seed,
+            "float_acc": ev.float_test.accuracy,
+            "float_f1": ev.float_test.macro_f1,
+            "fq_acc": ev.fq_test.accuracy,
+            "fq_f1": ev.fq_test.macro_f1,
+            "int_acc": ev.int_test.accuracy,
+            "int_f1": ev.int_test.macro_f1,
+            "val_acc": ev.int_val.accuracy,
+            "val_f1": ev.int_val.macro_f1,
+            "params": ev.params,
+            "macs": ev.macs,
+            "weight_bytes": ev.weight_bytes,
+            "peak_activation_bytes": ev.peak_activation_bytes,
+            "train_seconds": round(ev.train_seconds, 2),
+            "artifact": str(self.artifact_path),
+            "costs": {t: cost_summary(c) for t, c in self.costs.items()},
+        }
+
+
+def cost_summary(c: Cost) -> dict:
+    return {
+        "flash_bytes": c.flash_bytes,
+        "ram_bytes": c.ram_bytes,
+        "macs": c.macs,
+        "latency_cycles": c.latency_cycles,
+        "latency_ms": c.latency_ms,
+        "energy_uj": c.energy_uj,
+        "feasible": c.feasible,
+        "infeasible_reason": c.infeasible_reason,
+    }
+
+
+def genome_costs(genome: Genome, ds, targets: tuple[str, ...]) -> dict[str, Cost]:
+    return {
+        t: estimate(genome, t, in_channels=ds.n_channels, in_len=ds.window, n_classes=ds.n_classes)
+        for t in targets
+    }
+
+
+def quantize(
+    genome: Genome,
+    dataset: str,
+    cfg: TrainConfig,
+    seed: int = 0,
+    n_val_subjects: int = 4,
+    targets: tuple[str, ...] = ("gap8",),
+    out: Path | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+) -> QuantizeResult:
+    """Train ``genome`` on ``dataset`` (validation subjects carved from the training subjects), export the
+    integer model, score it on the test subjects and write the artifact to ``out``
+    (default ``$HARX_HOME/artifacts/<dataset>/<genome>-s<seed>``)."""
+    ds = load_dataset(dataset)
+    genome.validate(ds.n_channels, ds.window)
+    costs = genome_costs(genome, ds, targets)  # before training: a bad target fails fast
+    split = subject_split(ds, n_val_subjects=n_val_subjects, seed=seed)
+    trained = train_model(genome, ds, split, cfg, seed, on_epoch=on_epoch)
+    ev = evaluate(trained, ds, split)
+    extra = {"confusion_test": ev.int_test.confusion.tolist(), "history": ev.history}
+    art = trained.artifact(ds, ev.metrics(), cfg, extra)
+    path = out or artifacts_dir() / ds.name / f"{genome.text()}-s{seed}"
+    save_artifact(art, path)
+    return QuantizeResult(genome.text(), ds.name, ev, costs, Path(path))

@@ -29,7 +29,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """Find, train, quantize and deploy tiny 1-D CNNs for human activity recognition on microcontrollers.
 
@@ -39,7 +41,7 @@ def _root(
 
 
 # Each name is a module in harx/cli/ with a `register(app)` function; a command is listed once it works.
-COMMANDS: tuple[str, ...] = ("fetch", "cost")
+COMMANDS: tuple[str, ...] = ("fetch", "quantize", "cost")
 
 
 def _register() -> None:
@@ -50,23 +52,19 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from typer.exceptions import TyperException
+
     _register()
     try:
         app(args=argv, standalone_mode=False)
     except HarxError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except TyperException as exc:  # usage errors: unknown command or option, bad value
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -1,0 +1,62 @@
+"""Small helpers the command modules share: consoles, JSON output, genome input, epoch progress."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harx.errors import ConfigError
+from harx.models.genome import Genome, parse_genome
+
+out = Console()
+err = Console(stderr=True)
+
+
+def print_json(obj) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+def read_genome(spec: str | None, path: Path | None) -> Genome:
+    """A genome from ``--genome TEXT`` or ``--genome-file FILE`` (first line that is not blank or '#')."""
+    if (spec is None) == (path is None):
+        raise ConfigError("give exactly one of --genome TEXT or --genome-file FILE")
+    if path is not None:
+        try:
+            lines = [ln.strip() for ln in path.read_text().splitlines()]
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read genome file ({exc.strerror})") from None
+        spec = next((ln for ln in lines if ln and not ln.startswith("#")), None)
+        if spec is None:
+            raise ConfigError(f"{path}: no genome text in the file")
+    return parse_genome(spec)
+
+
+@contextmanager
+def epoch_progress(enabled: bool, label: str):
+    """A rich progress line on stderr that an ``on_epoch`` callback updates; yields the callback."""
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None, info="")
+
+        def on_epoch(log) -> None:
+            progress.update(
+                task,
+                description=f"{label} {log.phase} epoch {log.epoch + 1}",
+                info=f"loss {log.loss:.3f}  val acc {log.val_acc:.3f}  f1 {log.val_f1:.3f}",
+            )
+
+        yield on_epoch
