@@ -1,0 +1,109 @@
+"""What the store holds, as plain dataclasses, and the hashing/JSON rules behind its cache key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES = ("proxy", "refine")
+STATUSES = ("ok", "infeasible", "failed")
+# Statuses that are final for a cache key: served by `Store.lookup`, unique per key. A failed
+# evaluation is kept as history but retried, so it is neither served nor unique.
+CACHED_STATUSES = ("ok", "infeasible")
+RUN_STATUSES = ("running", "done", "interrupted", "failed")
+
+
+def genome_hash(text: str) -> str:
+    """sha256 (hex) of a genome's canonical text form, the genome part of the cache key."""
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """sha256 (hex) of a dict's canonical JSON (sorted keys, no spaces): equal configs give equal hashes."""
+    return hashlib.sha256(to_json(config).encode("utf-8")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars/arrays become Python numbers/lists; NaN and infinities become null (not valid JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalar or array, without importing numpy here
+        return _plain(value.tolist())
+    return value
+
+
+def to_json(value: Any) -> str:
+    """Canonical JSON text as stored in the TEXT columns (readable by SQLite's json_extract)."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass
+class RunRecord:
+    """One search run. ``recipe`` is the full recipe (what a resume replays), ``versions`` the software
+    versions it ran with (harx, torch, python, ...). Times are ISO-8601 UTC text."""
+
+    id: int
+    recipe: dict[str, Any]
+    seed: int
+    name: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    started_at: str = ""
+    finished_at: str | None = None
+    status: str = "running"
+    note: str = ""
+    attempts: int = 1
+
+
+@dataclass
+class CandidateRecord:
+    """One evaluation of one genome on one dataset under one training config, at one stage.
+
+    ``metrics`` maps a name to a number or per-seed list (``val_acc``, ``test_acc_mean``, ``test_acc_seeds``).
+    ``costs`` maps a target to its cost figures with units in the names (``{"gap8": {"flash_bytes": ...,
+    "latency_cycles": ..., "energy_uj": ...}}``). ``extra`` holds bulky or later data (confusion matrix,
+    training history, measurements attached by deploy). ``genome_hash`` and ``train_config_hash`` are
+    filled from ``genome`` and ``train_config`` when left empty.
+    """
+
+    genome: str
+    dataset: str
+    dataset_fingerprint: str
+    stage: str
+    status: str
+    train_config: dict[str, Any] = field(default_factory=dict)
+    train_config_hash: str = ""
+    genome_hash: str = ""
+    error: str = ""
+    infeasible_reason: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    costs: dict[str, dict[str, float]] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    artifact_path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    created_at: str = ""
+    harx_version: str = ""
+
+    def cache_key(self) -> tuple[str, str, str, str]:
+        return (self.genome_hash, self.dataset_fingerprint, self.train_config_hash, self.stage)
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """Counts over the candidates linked to one run. ``train_seconds`` sums only the candidates this run
+    trained itself (cache hits cost it nothing)."""
+
+    run_id: int
+    n_candidates: int
+    n_ok: int
+    n_infeasible: int
+    n_failed: int
+    cache_hits: int
+    train_seconds: float

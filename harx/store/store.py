@@ -1,0 +1,522 @@
+"""The candidate store: one SQLite file of runs and evaluated candidates, safe to share between processes.
+
+Every write is one ``BEGIN IMMEDIATE`` transaction (retried while another writer holds the lock), the file
+is in WAL mode so readers never block the writer, and ``synchronous=FULL`` makes each commit durable: a
+process killed at any moment leaves every committed candidate in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harx import __version__
+from harx.errors import StoreError
+from harx.paths import default_store_path
+from harx.store import schema
+from harx.store.records import (
+    CACHED_STATUSES,
+    RUN_STATUSES,
+    STAGES,
+    STATUSES,
+    CandidateRecord,
+    RunRecord,
+    RunStats,
+    config_hash,
+    genome_hash,
+    to_json,
+)
+
+T = TypeVar("T")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_FIRST_RETRY_S = 0.005
+_MAX_RETRY_S = 0.25
+# A final result for one cache key (the parameters are `CandidateRecord.cache_key()`); uses the partial index.
+_KEY_WHERE = (
+    "genome_hash = ? AND dataset_fingerprint = ? AND train_config_hash = ? AND stage = ? "
+    f"AND {schema.CACHED_WHERE}"
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    msg = str(exc)
+    return "locked" in msg or "busy" in msg
+
+
+class Store:
+    """A candidate store file. Open with ``Store(path)`` (default ``$HARX_HOME/store.sqlite``); use as a
+    context manager or call ``close()``. One ``Store`` may be shared by the threads of a process.
+
+    Opening creates an empty file, migrates an older schema (after copying the file to
+    ``<file>.bak-v<old version>``), and refuses, without touching it, a file that is not SQLite, is not a
+    harx store, or has a newer schema.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self.timeout_s = timeout_s
+        self._lock = threading.RLock()
+        self._check_header()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._open()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # ---- opening, creating, migrating -------------------------------------------------------------------
+
+    def _check_header(self) -> None:
+        """Refuse a file that SQLite would not read as a database before SQLite gets to touch it."""
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: store path is a directory, not a file")
+        if not self.path.exists():
+            return
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot read the store: {exc}") from exc
+        if head and head != _SQLITE_MAGIC:
+            raise StoreError(f"{self.path}: not an SQLite database (file header is not 'SQLite format 3')")
+
+    def _open(self) -> None:
+        version, tables = self._guarded(self._inspect)
+        if version > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: store schema version (user_version) is {version}, newer than version "
+                f"{schema.SCHEMA_VERSION} that harx {__version__} reads; upgrade harx to use this store"
+            )
+        if version == 0 and tables:
+            raise StoreError(
+                f"{self.path}: not a harx store (user_version is 0 and it holds other tables: "
+                f"{', '.join(sorted(tables))})"
+            )
+        self._with_retry(self._set_wal)
+        self._conn.execute("PRAGMA synchronous=FULL")
+        if 0 < version < schema.SCHEMA_VERSION:
+            self._backup(version)
+        # foreign_keys stays off until the layout is current: a migration drops and rebuilds tables.
+        self._transaction(self._create_or_migrate)
+        self._conn.execute("PRAGMA foreign_keys=ON")
+
+    def _inspect(self) -> tuple[int, list[str]]:
+        # One read transaction: a concurrent opener may create the tables and the version in between.
+        self._conn.execute("BEGIN")
+        try:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            rows = self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+        finally:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+        return version, [r[0] for r in rows]
+
+    def _set_wal(self) -> None:
+        mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"{self.path}: cannot switch the store to WAL journal mode (got {mode!r})")
+
+    def _backup(self, version: int) -> None:
+        dest = self.path.with_name(f"{self.path.name}.bak-v{version}")
+        tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        try:
+            with closing(sqlite3.connect(tmp)) as copy:
+                self._conn.backup(copy)
+                copied = copy.execute("PRAGMA user_version").fetchone()[0]
+            # Another process may have migrated between our version check and the copy: its backup stands.
+            if copied == version:
+                os.replace(tmp, dest)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot write the pre-migration backup {dest}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _create_or_migrate(self, conn: sqlite3.Connection) -> None:
+        # Read again under the write lock: a concurrent opener may have created or migrated the file.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == schema.SCHEMA_VERSION:
+            return
+        if version == 0:
+            schema.create(conn)
+            note = "created"
+        else:
+            for v in range(version, schema.SCHEMA_VERSION):
+                schema.MIGRATIONS[v](conn)
+            note = f"migrated from version {version}"
+            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise StoreError(
+                    f"{self.path}: migration from schema version {version} failed: {len(problems)} rows "
+                    f"reference missing rows (first: table {problems[0][0]}, rowid {problems[0][1]}); "
+                    "the store is unchanged"
+                )
+        conn.execute(
+            "INSERT INTO schema_meta (version, applied_at, harx_version, note) VALUES (?, ?, ?, ?)",
+            (schema.SCHEMA_VERSION, _now(), __version__, note),
+        )
+        conn.execute(f"PRAGMA user_version = {int(schema.SCHEMA_VERSION)}")
+
+    # ---- transactions ---------------------------------------------------------------------------------
+
+    def _guarded(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` under the connection lock, reporting SQLite failures as one-line StoreErrors."""
+        with self._lock:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:  # locked past the timeout, I/O error, ...
+                raise StoreError(f"{self.path}: cannot read the store: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: store is unreadable or corrupt: {exc}") from exc
+
+    def _with_retry(self, fn: Callable[[], T]) -> T:
+        """Retry ``fn`` while the file is locked: the busy timeout covers most waits, but SQLite returns
+        'locked' without waiting in some WAL cases (a journal-mode switch, recovery after a crash)."""
+        deadline = time.monotonic() + self.timeout_s
+        delay = _FIRST_RETRY_S
+        while True:
+            try:
+                with self._lock:
+                    return fn()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise StoreError(f"{self.path}: store write failed: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path}: store write failed: {exc}") from exc
+            time.sleep(delay)
+            delay = min(2 * delay, _MAX_RETRY_S)
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` as one write transaction: all of it is committed, or none of it."""
+
+        def attempt() -> T:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return self._with_retry(attempt)
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self._guarded(lambda: self._conn.execute(sql, params).fetchall())
+
+    # ---- runs -----------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        recipe: dict[str, Any],
+        seed: int,
+        name: str | None = None,
+        versions: dict[str, str] | None = None,
+    ) -> RunRecord:
+        """Record a new run (status ``running``); ``versions`` gets ``harx`` filled in when absent."""
+        versions = {"harx": __version__, **(versions or {})}
+        started = _now()
+
+        def tx(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO runs (name, recipe, seed, started_at, status, versions) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, to_json(recipe), int(seed), started, "running", to_json(versions)),
+            )
+            return int(cur.lastrowid)
+
+        return self.get_run(self._transaction(tx))
+
+    def _set_run(self, run_id: int, sql: str, params: tuple[Any, ...]) -> RunRecord:
+        def tx(conn: sqlite3.Connection) -> int:
+            return conn.execute(sql, (*params, run_id)).rowcount
+
+        if self._transaction(tx) == 0:
+            raise StoreError(f"{self.path}: no run with id {run_id}")
+        return self.get_run(run_id)
+
+    def finish_run(self, run_id: int, status: str, note: str = "") -> RunRecord:
+        """Close a run as ``done``, ``interrupted`` or ``failed``."""
+        if status not in RUN_STATUSES or status == "running":
+            raise ValueError(f"finish_run: status must be done, interrupted or failed, not {status!r}")
+        return self._set_run(
+            run_id,
+            "UPDATE runs SET status = ?, finished_at = ?, note = ? WHERE id = ?",
+            (status, _now(), note),
+        )
+
+    def resume_run(self, run_id: int) -> RunRecord:
+        """Mark a run as running again (a resume after an interruption or a kill); counts the attempt."""
+        return self._set_run(
+            run_id,
+            "UPDATE runs SET status = 'running', finished_at = NULL, attempts = attempts + 1 WHERE id = ?",
+            (),
+        )
+
+    def get_run(self, run_id: int) -> RunRecord:
+        rows = self._query("SELECT * FROM runs WHERE id = ?", (int(run_id),))
+        if not rows:
+            raise StoreError(f"{self.path}: no run with id {run_id}")
+        return self._run(rows[0])
+
+    def runs(self) -> list[RunRecord]:
+        return [self._run(r) for r in self._query("SELECT * FROM runs ORDER BY id")]
+
+    def run_stats(self, run_id: int) -> RunStats:
+        self.get_run(run_id)
+        row = self._query(
+            """SELECT count(*) AS n,
+                   coalesce(sum(c.status = 'ok'), 0) AS n_ok,
+                   coalesce(sum(c.status = 'infeasible'), 0) AS n_infeasible,
+                   coalesce(sum(c.status = 'failed'), 0) AS n_failed,
+                   coalesce(sum(l.cache_hit), 0) AS hits,
+                   coalesce(sum(CASE WHEN l.cache_hit THEN 0 ELSE c.train_seconds END), 0.0) AS seconds
+               FROM run_candidates AS l JOIN candidates AS c ON c.id = l.candidate_id
+               WHERE l.run_id = ?""",
+            (int(run_id),),
+        )[0]
+        return RunStats(
+            run_id=int(run_id),
+            n_candidates=row["n"],
+            n_ok=row["n_ok"],
+            n_infeasible=row["n_infeasible"],
+            n_failed=row["n_failed"],
+            cache_hits=row["hits"],
+            train_seconds=float(row["seconds"]),
+        )
+
+    # ---- candidates -----------------------------------------------------------------------------------
+
+    def lookup(
+        self, genome_hash: str, dataset_fingerprint: str, train_config_hash: str, stage: str
+    ) -> CandidateRecord | None:
+        """The final (``ok`` or ``infeasible``) evaluation under this cache key, or None: failed attempts are
+        not served, so the caller retries them."""
+        rows = self._query(
+            f"SELECT * FROM candidates WHERE {_KEY_WHERE}",
+            (genome_hash, dataset_fingerprint, train_config_hash, stage),
+        )
+        return self._candidate(rows[0]) if rows else None
+
+    def add_candidate(self, rec: CandidateRecord, run_id: int | None = None, generation: int = 0) -> int:
+        """Store one evaluation in its own transaction and return its id; with ``run_id``, link it to that
+        run in the same transaction.
+
+        Idempotent on the cache key: when an ``ok``/``infeasible`` result for the key is already stored (a
+        concurrent writer got there first), nothing is inserted and the existing id is returned.
+        """
+        rec = _checked(rec)
+        values = {
+            "genome": rec.genome,
+            "genome_hash": rec.genome_hash,
+            "dataset": rec.dataset,
+            "dataset_fingerprint": rec.dataset_fingerprint,
+            "train_config_hash": rec.train_config_hash,
+            "train_config": to_json(rec.train_config),
+            "stage": rec.stage,
+            "status": rec.status,
+            "error": rec.error,
+            "infeasible_reason": rec.infeasible_reason,
+            "metrics": to_json(rec.metrics),
+            "costs": to_json(rec.costs),
+            "train_seconds": float(rec.train_seconds),
+            "artifact_path": rec.artifact_path,
+            "extra": to_json(rec.extra),
+            "created_at": rec.created_at,
+            "harx_version": rec.harx_version,
+        }
+        insert = (
+            f"INSERT INTO candidates ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)}) "
+            f"ON CONFLICT ({schema.CACHE_KEY_COLUMNS}) WHERE {schema.CACHED_WHERE} DO NOTHING"
+        )
+
+        def tx(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(insert, values)
+            if cur.rowcount == 1:
+                cid = int(cur.lastrowid)
+            else:
+                cid = conn.execute(
+                    f"SELECT id FROM candidates WHERE {_KEY_WHERE}", rec.cache_key()
+                ).fetchone()[0]
+            if run_id is not None:
+                self._link(conn, run_id, cid, generation, hit=False)
+            return cid
+
+        return self._transaction(tx)
+
+    def link(self, run_id: int, candidate_id: int, generation: int, cache_hit: bool) -> None:
+        """Record that a run used a stored candidate (first link per run and candidate wins)."""
+        self._transaction(lambda conn: self._link(conn, run_id, candidate_id, generation, cache_hit))
+
+    def _link(
+        self, conn: sqlite3.Connection, run_id: int, candidate_id: int, generation: int, hit: bool
+    ) -> None:
+        try:
+            conn.execute(
+                """INSERT INTO run_candidates (run_id, candidate_id, generation, cache_hit, linked_at)
+                   VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, candidate_id) DO NOTHING""",
+                (int(run_id), int(candidate_id), int(generation), int(bool(hit)), _now()),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(
+                f"{self.path}: cannot link candidate {candidate_id} to run {run_id}: no such run or candidate"
+            ) from exc
+
+    def candidates(
+        self, run_id: int | None = None, stage: str | None = None, status: str | None = None
+    ) -> list[CandidateRecord]:
+        """Candidates ordered by id, optionally only those linked to a run, at a stage, with a status."""
+        where, params = [], []
+        if run_id is not None:
+            where.append("id IN (SELECT candidate_id FROM run_candidates WHERE run_id = ?)")
+            params.append(int(run_id))
+        if stage is not None:
+            where.append("stage = ?")
+            params.append(stage)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        sql = "SELECT * FROM candidates" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        return [self._candidate(r) for r in self._query(sql, tuple(params))]
+
+    def get_candidate(self, candidate_id: int) -> CandidateRecord:
+        rows = self._query("SELECT * FROM candidates WHERE id = ?", (int(candidate_id),))
+        if not rows:
+            raise StoreError(f"{self.path}: no candidate with id {candidate_id}")
+        return self._candidate(rows[0])
+
+    def attach(self, candidate_id: int, key: str, value: Any) -> None:
+        """Set ``extra[key] = value`` on a stored candidate (e.g. ``rv32_measured`` from deploy)."""
+        value_json = to_json(value)
+
+        def tx(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT extra FROM candidates WHERE id = ?", (int(candidate_id),)).fetchone()
+            if row is None:
+                raise StoreError(f"{self.path}: no candidate with id {candidate_id}")
+            extra = self._load(row["extra"], candidate_id, "extra")
+            extra[key] = json.loads(value_json)
+            conn.execute("UPDATE candidates SET extra = ? WHERE id = ?", (to_json(extra), int(candidate_id)))
+
+        self._transaction(tx)
+
+    def check(self) -> list[str]:
+        """Problems found by SQLite's integrity and foreign-key checks; empty when the file is sound."""
+
+        def run() -> list[str]:
+            problems = [r[0] for r in self._conn.execute("PRAGMA integrity_check").fetchall() if r[0] != "ok"]
+            problems += [
+                f"{r[0]} rowid {r[1]} references a missing row in {r[2]}"
+                for r in self._conn.execute("PRAGMA foreign_key_check").fetchall()
+            ]
+            return problems
+
+        return self._guarded(run)
+
+    @property
+    def schema_version(self) -> int:
+        return self._guarded(lambda: self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- rows -> records ------------------------------------------------------------------------------
+
+    def _load(self, text: str, row_id: int, column: str) -> Any:
+        try:
+            return json.loads(text)
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise StoreError(f"{self.path}: row {row_id}: field {column} is not valid JSON: {exc}") from exc
+
+    def _run(self, row: sqlite3.Row) -> RunRecord:
+        return RunRecord(
+            id=row["id"],
+            recipe=self._load(row["recipe"], row["id"], "runs.recipe"),
+            seed=row["seed"],
+            name=row["name"],
+            versions=self._load(row["versions"], row["id"], "runs.versions"),
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            status=row["status"],
+            note=row["note"],
+            attempts=row["attempts"],
+        )
+
+    def _candidate(self, row: sqlite3.Row) -> CandidateRecord:
+        cid = row["id"]
+        return CandidateRecord(
+            id=cid,
+            genome=row["genome"],
+            genome_hash=row["genome_hash"],
+            dataset=row["dataset"],
+            dataset_fingerprint=row["dataset_fingerprint"],
+            train_config_hash=row["train_config_hash"],
+            train_config=self._load(row["train_config"], cid, "candidates.train_config"),
+            stage=row["stage"],
+            status=row["status"],
+            error=row["error"],
+            infeasible_reason=row["infeasible_reason"],
+            metrics=self._load(row["metrics"], cid, "candidates.metrics"),
+            costs=self._load(row["costs"], cid, "candidates.costs"),
+            train_seconds=row["train_seconds"],
+            artifact_path=row["artifact_path"],
+            extra=self._load(row["extra"], cid, "candidates.extra"),
+            created_at=row["created_at"],
+            harx_version=row["harx_version"],
+        )
+
+
+def _checked(rec: CandidateRecord) -> CandidateRecord:
+    """A copy of ``rec`` with hashes, time and version filled in; ValueError on an inconsistent record."""
+    if rec.stage not in STAGES:
+        raise ValueError(f"candidate stage must be one of {STAGES}, not {rec.stage!r}")
+    if rec.status not in STATUSES:
+        raise ValueError(f"candidate status must be one of {STATUSES}, not {rec.status!r}")
+    if rec.status == "failed" and not rec.error:
+        raise ValueError("a failed candidate needs its error text")
+    if rec.status == "infeasible" and not rec.infeasible_reason:
+        raise ValueError("an infeasible candidate needs its infeasible_reason")
+    if rec.status in CACHED_STATUSES and rec.error:
+        raise ValueError(f"a candidate with status {rec.status!r} cannot carry an error")
+    g_hash = genome_hash(rec.genome)
+    if rec.genome_hash and rec.genome_hash != g_hash:
+        raise ValueError(f"genome_hash {rec.genome_hash} does not match genome {rec.genome!r}")
+    if not rec.train_config_hash and not rec.train_config:
+        raise ValueError("a candidate needs train_config or train_config_hash")
+    return replace(
+        rec,
+        genome=rec.genome.strip(),
+        genome_hash=g_hash,
+        train_config_hash=rec.train_config_hash or config_hash(rec.train_config),
+        created_at=rec.created_at or _now(),
+        harx_version=rec.harx_version or __version__,
+        id=None,
+    )
