@@ -50,6 +50,8 @@ def test_mirror_folder_is_searched_official_name_first(tmp_path):
     assert find_in_mirror(archive, str(tmp_path)) is None
     (tmp_path / "uci-har.zip").write_bytes(b"x")
     assert find_in_mirror(archive, str(tmp_path)).location == str(tmp_path / "uci-har.zip")
-    (tmp_path / archive.filename).write_bytes(b"x")
-    assert find_in_mirror(archive, str(tmp_path)).location == str(tmp_path / archive.filename)
+    official = archive.mirror_names[0]
+    assert official == "human+activity+recognition+using+smartphones.zip"
+    (tmp_path / official).write_bytes(b"x")
+    assert find_in_mirror(archive, str(tmp_path)).location == str(tmp_path / official)
     assert find_in_mirror(archive, "") is None

@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import http.server
+import socket
 import threading
 
 import pytest
@@ -89,13 +90,15 @@ def test_download_failures_name_the_url(tmp_path, server, path, message):
         download(url, tmp_path / "x")
 
 
-def test_download_from_a_closed_port_is_a_data_error(tmp_path):
-    import socket
-
+def _closed_port():
+    """A loopback port nothing listens on."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/uci-har.zip"
+        return s.getsockname()[1]
+
+
+def test_download_from_a_closed_port_is_a_data_error(tmp_path):
+    url = f"http://127.0.0.1:{_closed_port()}/uci-har.zip"
     with pytest.raises(DataError, match=f"cannot download {url}: "):
         download(url, tmp_path / "x")
 
@@ -144,3 +147,11 @@ def test_official_url_of_a_dataset_without_known_checksum_warns_and_records_it(t
     assert result.source_kind == "official" and result.source == local.archive.url
     assert result.verified is False and "NO CHECKSUM IS KNOWN for wisdm" in result.warnings[0]
     assert load_dataset("wisdm", home=home).source_sha256 == _sha(files["WISDM_ar_latest.tar.gz"])
+
+
+def test_unreachable_url_mirror_is_an_error_not_skipped(tmp_path, monkeypatch):
+    port = _closed_port()
+    monkeypatch.setenv("HARX_DATA_MIRROR", f"http://127.0.0.1:{port}/mirror")
+    with pytest.raises(DataError, match=rf"mirror http://127\.0\.0\.1:{port}/mirror/"):
+        fetch("uci-har", home=tmp_path)
+    assert list((tmp_path / "datasets").iterdir()) == []

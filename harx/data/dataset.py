@@ -42,10 +42,6 @@ class Dataset:
         """Samples per window (T)."""
         return int(self.X.shape[2])
 
-    @property
-    def window_s(self) -> float:
-        return self.window / self.fs_hz
-
 
 def _fetch_hint(name: str) -> str:
     if registry.is_builtin(name):

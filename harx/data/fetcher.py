@@ -309,9 +309,11 @@ class DatasetInfo:
     window: int
     n_subjects: int
     license: str
-    citation: str
+    citation: str  # short form
     cached: str  # yes | no | newer format | damaged
     fetch_command: str  # `harx fetch` arguments that produce it; empty for a user import
+    page: str = ""  # the dataset's official page
+    citation_full: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -347,6 +349,8 @@ def list_datasets(home: Path | str | None = None) -> list[DatasetInfo]:
                 citation=spec.citation_short,
                 cached=state,
                 fetch_command=spec.fetch_command,
+                page=spec.page,
+                citation_full=spec.citation,
             )
         )
     root = home / "datasets"

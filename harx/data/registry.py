@@ -28,13 +28,8 @@ class ArchiveSpec:
 
     key: str
     url: str
-    mirror_names: tuple[str, ...]
+    mirror_names: tuple[str, ...]  # the official file name first
     known: tuple[KnownArchive, ...]
-
-    @property
-    def filename(self) -> str:
-        """The official archive's file name (the first mirror name)."""
-        return self.mirror_names[0]
 
     def match(self, sha256: str) -> KnownArchive | None:
         return next((k for k in self.known if k.sha256 == sha256), None)
