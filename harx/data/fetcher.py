@@ -26,7 +26,7 @@ from harx.data.wisdm import parse_wisdm
 from harx.errors import ConfigError, DataError
 from harx.paths import harx_home
 
-Parser = Callable[[Path, DatasetSpec, int, "int | None"], WindowedData]
+Parser = Callable[[Path, DatasetSpec, int, int | None], WindowedData]
 PARSERS: dict[str, Parser] = {
     "uci-har": parse_uci_har,
     "uci-hapt": parse_uci_hapt,
