@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
@@ -454,6 +455,15 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         for run in s.runs():
             assert s.run_stats(run.id).n_candidates == n
         assert all(c.extra["history"] == list(range(50)) for c in cands)
+
+
+def test_threads_share_one_store(store: Store) -> None:
+    def work(t: int) -> list[int]:
+        return [store.add_candidate(_rec(f"c{t + 1}k{2 * i + 1}w8a8-gapw8")) for i in range(7)]
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = [i for batch in pool.map(work, range(4)) for i in batch]
+    assert sorted(ids) == [c.id for c in store.candidates()] and len(set(ids)) == 28
 
 
 def test_a_reader_never_blocks_the_writer(tmp_path: Path) -> None:

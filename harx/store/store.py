@@ -117,7 +117,8 @@ class Store:
         if 0 < version < schema.SCHEMA_VERSION:
             self._backup(version)
         # foreign_keys stays off until the layout is current: a migration drops and rebuilds tables.
-        self._transaction(self._create_or_migrate)
+        if version != schema.SCHEMA_VERSION:  # an up-to-date store opens without taking the write lock
+            self._transaction(self._create_or_migrate)
         self._conn.execute("PRAGMA foreign_keys=ON")
 
     def _inspect(self) -> tuple[int, list[str]]:
