@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from harx.cli.common import epoch_progress, out, print_json, read_genome
-from harx.evaluate import QuantizeResult, quantize
 from harx.train import TrainConfig
 
 _DEFAULT = TrainConfig()
@@ -39,6 +38,8 @@ def command(
     The reported integer accuracy is the numpy integer golden model's on the dataset's test subjects;
     validation subjects (for early stopping) come from the training subjects.
     """
+    from harx.evaluate import quantize  # torch loads only for commands that train
+
     g = read_genome(genome, genome_file)
     cfg = TrainConfig(epochs_float=epochs, epochs_qat=qat_epochs, backend=backend, threads=threads)
     with epoch_progress(not as_json, g.text()) as on_epoch:
@@ -49,7 +50,8 @@ def command(
         render(result)
 
 
-def render(r: QuantizeResult) -> None:
+def render(r) -> None:
+    """Tables for a harx.evaluate.QuantizeResult."""
     ev = r.evaluation
     t = Table(title=f"{r.genome} on {r.dataset} (test subjects, seed {ev.seed})")
     t.add_column("model")
