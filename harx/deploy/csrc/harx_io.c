@@ -1,0 +1,33 @@
+/* harx_io.c: decimal formatting over harx_write (see harx_platform.h). */
+#include "harx_io.h"
+
+#include "harx_platform.h"
+
+void harx_puts(const char *s)
+{
+    uint32_t n = 0;
+    while (s[n])
+        n++;
+    harx_write(s, n);
+}
+
+void harx_put_uint(uint32_t v)
+{
+    char buf[10];
+    uint32_t n = sizeof buf;
+    do {
+        buf[--n] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    harx_write(buf + n, (uint32_t)sizeof buf - n);
+}
+
+void harx_put_int(int32_t v)
+{
+    if (v < 0) {
+        harx_write("-", 1);
+        harx_put_uint(0u - (uint32_t)v);
+    } else {
+        harx_put_uint((uint32_t)v);
+    }
+}

@@ -1,0 +1,51 @@
+/*
+ * main.c: the test harness. Runs harx_infer on every embedded test window (real windows of the dataset's
+ * test subjects), prints the predicted class and a checksum of the logits per window, compares every logit
+ * with the numpy integer model's, and exits non-zero if any differs.
+ */
+#include "harx_io.h"
+#include "network.h"
+#include "test_data.h"
+
+/* FNV-1a over the bytes of the logits, least significant byte first (harx.deploy recomputes it). */
+static uint32_t harx_checksum(const int32_t *logits)
+{
+    uint32_t h = 2166136261u;
+    int c, b;
+    for (c = 0; c < HARX_N_CLASSES; c++) {
+        for (b = 0; b < 4; b++) {
+            h ^= ((uint32_t)logits[c] >> (8 * b)) & 0xFFu;
+            h *= 16777619u;
+        }
+    }
+    return h;
+}
+
+int harx_test_main(void)
+{
+    uint32_t w, mismatches = 0;
+    int i, c;
+    harx_puts("harx ");
+    harx_put_uint(HARX_TEST_WINDOWS);
+    harx_puts(" windows\n");
+    for (w = 0; w < HARX_TEST_WINDOWS; w++) {
+        int cls, same = 1;
+        for (i = 0; i < HARX_WINDOW_BYTES; i++)
+            harx_window[i] = harx_test_windows[w][i];
+        cls = harx_infer(harx_window, harx_logits);
+        for (c = 0; c < HARX_N_CLASSES; c++)
+            same &= harx_logits[c] == harx_test_logits[w][c];
+        mismatches += !same;
+        harx_puts("window ");
+        harx_put_uint(w);
+        harx_puts(" class ");
+        harx_put_int(cls);
+        harx_puts(" checksum ");
+        harx_put_uint(harx_checksum(harx_logits));
+        harx_puts(same ? "\n" : " MISMATCH\n");
+    }
+    harx_puts("mismatches ");
+    harx_put_uint(mismatches);
+    harx_puts("\n");
+    return mismatches != 0;
+}
