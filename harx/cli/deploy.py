@@ -1,0 +1,133 @@
+"""`harx deploy`: the C project of a quantized model (PULP-NN-mixed kernel API), optionally built and checked."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from harx.cli.common import out, print_json
+from harx.deploy import DEPLOY_TARGETS
+from harx.deploy.pipeline import (
+    DEFAULT_WINDOWS,
+    DeployResult,
+    attach_measurements,
+    candidate_artifact,
+    deploy,
+)
+from harx.errors import ConfigError
+from harx.paths import default_store_path
+
+
+def command(
+    candidate: int = typer.Argument(None, help="A candidate id in the store (or give --artifact)."),
+    artifact: Path = typer.Option(
+        None, "--artifact", "-a", help="An artifact directory from `harx quantize`."
+    ),
+    target: str = typer.Option(..., "--target", "-t", help=f"One of {', '.join(DEPLOY_TARGETS)}."),
+    out_dir: Path = typer.Option(
+        ..., "--out", "-o", help="Project directory to write (replaced if harx made it)."
+    ),
+    windows: int = typer.Option(
+        DEFAULT_WINDOWS, "--windows", min=1, help="Real test windows embedded in the test harness."
+    ),
+    run_builds: bool = typer.Option(
+        False, "--run", help="Build and run it (rv32 under qemu, counted; host and gap8 on this machine)."
+    ),
+    sanitize: bool = typer.Option(False, "--sanitize", help="With --run, also run a host ASan/UBSan build."),
+    store: Path = typer.Option(None, "--store", help="Candidate store [default: $HARX_HOME/store.sqlite]."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of tables."),
+) -> None:
+    """Write the C project of a quantized model: network, packed weights, kernels, test harness, Makefile.
+
+    With --run it is built and run on real test windows and every logit is compared with the numpy
+    integer model; rv32 runs also count instructions per inference exactly and report ELF sizes, and
+    when deploying a stored CANDIDATE those measurements are attached to it.
+    """
+    if (candidate is None) == (artifact is None):
+        raise ConfigError("give exactly one of CANDIDATE_ID or --artifact PATH")
+    store_path = store or default_store_path()
+    source = artifact if artifact is not None else candidate_artifact(store_path, candidate)
+    result = deploy(source, target, out_dir, windows=windows, run_builds=run_builds, sanitize=sanitize)
+    attached = (
+        attach_measurements(store_path, candidate, result) if candidate is not None and result.runs else []
+    )
+    if as_json:
+        print_json(_json(result, attached))
+    else:
+        render(result, attached)
+    if result.runs and not result.bit_exact:
+        raise typer.Exit(1)
+
+
+def _json(r: DeployResult, attached: list[str]) -> dict:
+    p = r.project
+    return {
+        "project": str(p.path),
+        "target": p.target,
+        "genome": p.genome,
+        "kernels": list(p.kernels),
+        "windows": p.window_count,
+        "memory_plan": {"target": p.plan.target, "ro_bytes": p.plan.ro_bytes, "ram_bytes": p.plan.ram_bytes},
+        "runs": [
+            {
+                "build": run.build,
+                "windows": run.windows,
+                "mismatched_windows": run.mismatched_windows,
+                "bit_exact": run.bit_exact,
+                "instructions": None
+                if run.instructions is None
+                else {
+                    "mean": run.instructions.mean,
+                    "min": run.instructions.min,
+                    "max": run.instructions.max,
+                },
+                "sizes": None if run.sizes is None else dataclasses.asdict(run.sizes),
+            }
+            for run in r.runs
+        ],
+        "attached": attached,
+    }
+
+
+def render(r: DeployResult, attached: list[str]) -> None:
+    p = r.project
+    out.print(f"[bold]{p.genome}[/] for {p.target}: {p.path}", highlight=False)
+    out.print(f"kernels: {', '.join(p.kernels)}", highlight=False)
+    out.print(
+        f"memory plan ({p.plan.target}): flash {p.plan.ro_bytes:,} B of arrays, RAM {p.plan.ram_bytes:,} B; "
+        f"{p.window_count} test windows embedded",
+        highlight=False,
+    )
+    if not r.runs:
+        out.print(f"build it: make -C {p.path} run-host | run-rv32 | count | gap8")
+        return
+    t = Table(title="runs")
+    for col in ("build", "windows", "mismatches", "instructions / inference"):
+        t.add_column(col, justify="left" if col == "build" else "right")
+    for run in r.runs:
+        ins = run.instructions
+        t.add_row(
+            run.build,
+            str(run.windows),
+            "[green]0[/]" if run.bit_exact else f"[red]{run.mismatched_windows}[/]",
+            "" if ins is None else f"{ins.mean:,.1f} (min {ins.min:,}, max {ins.max:,})",
+        )
+    out.print(t)
+    for run in r.runs:
+        s = run.sizes
+        if s is not None:
+            out.print(
+                f"rv32 ELF: .text {s.text_bytes:,} B, .rodata {s.rodata_bytes:,} B, .data {s.data_bytes:,} B, "
+                f".bss {s.bss_bytes:,} B; weights {s.weights_bytes:,} B (plan {p.plan.ro_bytes:,}), buffers "
+                f"{s.buffers_bytes:,} B (plan {p.plan.ram_bytes:,}), inference code {s.inference_code_bytes:,} B",
+                highlight=False,
+            )
+    if attached:
+        out.print(f"attached to the candidate: {', '.join(attached)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deploy")(command)

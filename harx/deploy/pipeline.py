@@ -1,0 +1,127 @@
+"""``harx deploy``: an artifact (or a stored candidate's) -> C project -> optionally built, run and measured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harx import __version__
+from harx.data import load_dataset
+from harx.deploy.codegen import Project, generate
+from harx.deploy.toolchain import RunResult, run
+from harx.errors import DataError, StoreError
+from harx.quant.artifact import Artifact, load
+from harx.store import Store
+
+DEFAULT_WINDOWS = 100
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """The generated project and the runs made of it (none without ``run``)."""
+
+    project: Project
+    runs: tuple[RunResult, ...]
+
+    @property
+    def bit_exact(self) -> bool:
+        return bool(self.runs) and all(r.bit_exact for r in self.runs)
+
+
+def test_windows(artifact: Artifact, count: int, home: Path | None = None) -> np.ndarray:
+    """The first ``count`` windows of the test subjects of the artifact's dataset, as int8 input codes
+    (N, T, C) quantized exactly as the model's input. Raises DataError if the cached dataset is not the
+    one the artifact was trained on."""
+    ds = load_dataset(artifact.dataset, home)
+    if artifact.dataset_fingerprint and ds.fingerprint != artifact.dataset_fingerprint:
+        raise DataError(
+            f"dataset '{ds.name}' in the cache ({ds.cache_path}) has fingerprint {ds.fingerprint}, but the "
+            f"artifact was trained on {artifact.dataset_fingerprint}; fetch the same dataset version"
+        )
+    idx = np.flatnonzero(np.isin(ds.subject, np.asarray(ds.test_subjects, dtype=np.int64)))[:count]
+    if len(idx) == 0:
+        raise DataError(f"dataset '{ds.name}' ({ds.cache_path}) has no windows of its test subjects")
+    return artifact.normalize_and_quantize(ds.X[idx])
+
+
+def builds_for(target: str, sanitize: bool = False) -> tuple[str, ...]:
+    """What ``--run`` builds: rv32 runs under qemu (counted, sized); host and gap8 projects run on the host
+    (a gap8 project's host build runs the same network.c, staging and L1 layout, with harx's kernels)."""
+    if target == "rv32":
+        return ("rv32", "asan") if sanitize else ("rv32",)
+    return ("host", "asan") if sanitize else ("host",)
+
+
+def deploy(
+    artifact: Artifact | str | Path,
+    target: str,
+    out_dir: str | Path,
+    *,
+    windows: int | np.ndarray = DEFAULT_WINDOWS,
+    run_builds: bool = False,
+    sanitize: bool = False,
+    home: Path | None = None,
+) -> DeployResult:
+    """Generate the C project of ``artifact`` (an Artifact or its directory) for ``target`` into
+    ``out_dir`` with ``windows`` test windows (a count taken from the dataset's test subjects, or int8
+    codes (N, T, C)); with ``run_builds``, build and run it (``builds_for``) and check it bit for bit."""
+    art = artifact if isinstance(artifact, Artifact) else load(artifact)
+    codes = test_windows(art, windows, home) if isinstance(windows, int) else windows
+    project = generate(art, out_dir, target, codes)
+    runs = tuple(run(project, b) for b in builds_for(target, sanitize)) if run_builds else ()
+    return DeployResult(project, runs)
+
+
+def measurements(result: DeployResult) -> dict[str, dict]:
+    """What a deploy measured, keyed as it is attached to a stored candidate: ``rv32_measured``
+    (instructions per inference, ELF sizes, bit-exactness) and ``<build>_checked`` for host builds."""
+    out: dict[str, dict] = {}
+    for r in result.runs:
+        check = {
+            "windows": r.windows,
+            "mismatched_windows": r.mismatched_windows,
+            "target": result.project.target,
+            "harx_version": __version__,
+        }
+        if r.instructions is None or r.sizes is None:
+            out[f"{r.build}_checked"] = check
+            continue
+        out["rv32_measured"] = {
+            **check,
+            "instructions_per_inference": r.instructions.mean,
+            "instructions_min": r.instructions.min,
+            "instructions_max": r.instructions.max,
+            "text_bytes": r.sizes.text_bytes,
+            "rodata_bytes": r.sizes.rodata_bytes,
+            "data_bytes": r.sizes.data_bytes,
+            "bss_bytes": r.sizes.bss_bytes,
+            "weights_bytes": r.sizes.weights_bytes,
+            "buffers_bytes": r.sizes.buffers_bytes,
+            "inference_code_bytes": r.sizes.inference_code_bytes,
+        }
+    return out
+
+
+def candidate_artifact(store_path: str | Path, candidate_id: int) -> Path:
+    """The artifact directory of a stored candidate (StoreError if it has none)."""
+    if not Path(store_path).is_file():
+        raise StoreError(f"{store_path}: no candidate store here (give --store PATH)")
+    with Store(store_path) as store:
+        rec = store.get_candidate(candidate_id)
+    if not rec.artifact_path:
+        raise StoreError(
+            f"{store_path}: candidate {candidate_id} ({rec.genome}, stage {rec.stage}) has no artifact; "
+            "quantize it first"
+        )
+    return Path(rec.artifact_path)
+
+
+def attach_measurements(store_path: str | Path, candidate_id: int, result: DeployResult) -> list[str]:
+    """Store what ``result`` measured on the candidate; returns the keys attached."""
+    found = measurements(result)
+    with Store(store_path) as store:
+        for key, value in found.items():
+            store.attach(candidate_id, key, value)
+    return sorted(found)
