@@ -1,0 +1,195 @@
+"""A front as JSON, CSV or a Markdown table (for a README, a paper or a CI artifact)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from harx.errors import ConfigError, HarxError
+from harx.pareto.front import Front, FrontPoint
+from harx.pareto.objectives import SCORE_KEYS
+
+FORMATS = ("csv", "json", "markdown")
+# Per-target columns of the CSV, in stored units.
+COST_FIELDS = ("flash_bytes", "ram_bytes", "macs", "latency_cycles", "latency_ms", "energy_uj")
+
+
+def _points(front: Front, include_dominated: bool) -> tuple[FrontPoint, ...]:
+    return front.all_points if include_dominated else front.points
+
+
+def _targets(front: Front) -> list[str]:
+    """The front's target first, then every other target the candidates hold costs for."""
+    others = sorted({t for p in front.all_points for t in p.costs} - {front.target})
+    return [front.target, *others]
+
+
+def front_dict(front: Front, include_dominated: bool = False) -> dict[str, Any]:
+    """Everything a front holds, as JSON-ready plain data (stored units)."""
+    return {
+        "store": front.store_path,
+        "run": {"id": front.run.id, "name": front.run.name, "status": front.run.status},
+        "dataset": front.dataset,
+        "stage": front.stage,
+        "scores": front.score_source,
+        "target": front.target,
+        "objectives": [
+            {
+                "name": o.name,
+                "sense": o.sense,
+                "field": o.key if o.per_target else SCORE_KEYS[front.stage][o.name][0],
+                "unit": o.unit or "fraction",
+            }
+            for o in front.objectives
+        ],
+        "hypervolume": {
+            "value": front.hypervolume,
+            "reference": {o.name: r for o, r in zip(front.objectives, front.reference, strict=True)},
+            "reference_given": list(front.reference_given),
+            "space": "objectives as minimised (maximised ones negated); accuracy as a fraction",
+        },
+        "counts": {
+            "front": len(front.points),
+            "dominated": len(front.dominated),
+            "infeasible": front.n_infeasible,
+            "failed": front.n_failed,
+            "missing_values": front.n_unplaced,
+        },
+        "points": [
+            {
+                **{k: v for k, v in asdict(p).items() if k not in ("values", "costs")},
+                "objectives": {o.name: v for o, v in zip(front.objectives, p.values, strict=True)},
+                "costs": {t: asdict(c) for t, c in p.costs.items()},
+            }
+            for p in _points(front, include_dominated)
+        ],
+    }
+
+
+def to_json(front: Front, include_dominated: bool = False) -> str:
+    return json.dumps(front_dict(front, include_dominated), indent=2, allow_nan=False) + "\n"
+
+
+def to_csv(front: Front, include_dominated: bool = False) -> str:
+    """One row per candidate: ids, genome, scores, and every target's costs in stored units."""
+    targets = _targets(front)
+    header = [
+        "run_id",
+        "candidate_id",
+        "stage",
+        "on_front",
+        "genome",
+        "acc",
+        "acc_std",
+        "f1",
+        "f1_std",
+        "n_repeats",
+        "weight_bytes",
+    ]
+    header += [f"{t}_{f}" for t in targets for f in COST_FIELDS]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for p in _points(front, include_dominated):
+        row: list[Any] = [
+            p.run_id,
+            p.candidate_id,
+            p.stage,
+            int(p.on_front),
+            p.genome,
+            p.acc,
+            p.acc_std,
+            p.f1,
+            p.f1_std,
+            p.n_repeats,
+            p.weight_bytes,
+        ]
+        for t in targets:
+            cost = p.costs.get(t)
+            row += [getattr(cost, f) if cost else None for f in COST_FIELDS]
+        writer.writerow(["" if v is None else v for v in row])
+    return buf.getvalue()
+
+
+def _pct(value: float | None, std: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.2f} ± {100 * std:.2f}" if std is not None else f"{100 * value:.2f}"
+
+
+def _num(value: float | None, scale: float, digits: int) -> str:
+    return "–" if value is None else f"{value * scale:,.{digits}f}"
+
+
+def to_markdown(front: Front, include_dominated: bool = False) -> str:
+    """A table fit for a README or a paper: id, genome, accuracy ± std, F1, flash and RAM in kB, latency and
+    energy on the front's target, and latency on the other targets, with a caption saying what was measured."""
+    t = front.target
+    others = [x for x in _targets(front) if x != t]
+    spread = "std over seeds" if front.stage == "refine" else "std over folds"
+    head = [
+        "id",
+        "genome",
+        f"acc % (± {spread})",
+        "F1 %",
+        "flash kB",
+        f"RAM kB ({t})",
+        f"{t} latency ms",
+        f"{t} energy µJ",
+    ]
+    head += [f"{o} latency ms" for o in others]
+    if include_dominated:
+        head.append("front")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 2)]
+    for p in _points(front, include_dominated):
+        c = p.costs.get(t)
+        cells = [
+            str(p.candidate_id),
+            f"`{p.genome}`",
+            _pct(p.acc, p.acc_std),
+            _pct(p.f1, None),
+            _num(c.flash_bytes if c else None, 1e-3, 2),
+            _num(c.ram_bytes if c else None, 1e-3, 2),
+            _num(c.latency_ms if c else None, 1.0, 3),
+            _num(c.energy_uj if c else None, 1.0, 2),
+        ]
+        cells += [_num(p.costs[o].latency_ms if o in p.costs else None, 1.0, 3) for o in others]
+        if include_dominated:
+            cells.append("yes" if p.on_front else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    objs = ", ".join(f"{o.name} ({o.sense})" for o in front.objectives)
+    caption = (
+        f"Run {front.run.id} ({front.dataset}), {front.stage} stage: accuracy on the {front.score_source}. "
+        f"Non-dominated over {objs} on {t}; hypervolume {front.hypervolume:.6g} at reference "
+        f"{front.describe_reference()}. Costs are harx's model estimates, kB = 1,000 B."
+    )
+    return "\n".join(lines) + "\n\n" + caption + "\n"
+
+
+def export(front: Front, fmt: str, include_dominated: bool = False) -> str:
+    """The front in ``fmt`` (one of ``FORMATS``)."""
+    writers = {"csv": to_csv, "json": to_json, "markdown": to_markdown}
+    if fmt not in writers:
+        raise ConfigError(f"--format: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    return writers[fmt](front, include_dominated)
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder: no partial file on failure."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    try:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
+        os.replace(tmp, p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise HarxError(f"{p}: cannot write the file ({exc.strerror})") from None
+    return p

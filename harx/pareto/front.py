@@ -1,0 +1,343 @@
+"""The Pareto front of a stored run: which candidates are non-dominated, and the hypervolume they span.
+
+A run's front is its refined one when the run holds ``ok`` refine candidates (test subjects, several
+seeds), else its proxy one (validation folds); ``Front.stage`` says which. Infeasible and failed candidates,
+and ``ok`` ones that do not fit the chosen target, are never on a front: they are counted, not placed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from harx.cost import TARGETS
+from harx.errors import ConfigError, StoreError
+from harx.pareto.objectives import (
+    DEFAULT_OBJECTIVES,
+    SCORE_KEYS,
+    SCORE_SOURCE,
+    Objective,
+    number,
+    parse_objectives,
+)
+from harx.pareto.sorting import hypervolume, nondominated
+from harx.paths import default_store_path
+from harx.store import STAGES, CandidateRecord, RunRecord, Store
+
+# The default reference point: a maximised score at 0, a cost at this multiple of the worst placed value,
+# so that the extreme points of the front still add volume.
+REF_COST_MARGIN = 1.1
+
+
+@dataclass(frozen=True)
+class TargetCost:
+    """A candidate's stored cost on one target (see ``harx.cost.Cost``)."""
+
+    flash_bytes: int | None
+    ram_bytes: int | None
+    macs: int | None
+    latency_cycles: int | None
+    latency_ms: float | None
+    energy_uj: float | None
+    feasible: bool
+    infeasible_reason: str = ""
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """One placed candidate. ``acc``/``f1`` are the stage's scores (test mean for refine, validation-fold
+    mean for proxy) as fractions; ``acc_std``/``f1_std`` their spread over ``n_repeats`` seeds or folds.
+    ``values`` holds the front's objectives in stored units, in ``Front.objectives`` order."""
+
+    candidate_id: int
+    run_id: int
+    genome: str
+    stage: str
+    acc: float | None
+    acc_std: float | None
+    f1: float | None
+    f1_std: float | None
+    n_repeats: int
+    weight_bytes: int | None
+    costs: dict[str, TargetCost]
+    values: tuple[float, ...]
+    on_front: bool
+
+
+@dataclass(frozen=True)
+class Front:
+    """The front of one run over 2 or 3 objectives on one target.
+
+    ``points`` are the non-dominated candidates (sorted by the objectives as minimised), ``dominated`` the
+    other placed ones. ``reference`` (stored units, ``objectives`` order) bounds the hypervolume, which is
+    computed on the objectives as minimised (maximised ones negated), so its unit is the product of the
+    objectives' units (accuracy as a fraction).
+    """
+
+    store_path: str
+    run: RunRecord
+    dataset: str
+    stage: str
+    objectives: tuple[Objective, ...]
+    target: str
+    points: tuple[FrontPoint, ...]
+    dominated: tuple[FrontPoint, ...]
+    reference: tuple[float, ...]
+    reference_given: tuple[str, ...]
+    hypervolume: float
+    n_infeasible: int
+    n_failed: int
+    n_unplaced: int
+
+    @property
+    def run_id(self) -> int:
+        return self.run.id
+
+    @property
+    def score_source(self) -> str:
+        return SCORE_SOURCE[self.stage]
+
+    @property
+    def all_points(self) -> tuple[FrontPoint, ...]:
+        return self.points + self.dominated
+
+    def describe_reference(self) -> str:
+        parts = []
+        for o, r in zip(self.objectives, self.reference, strict=True):
+            how = "given" if o.name in self.reference_given else _default_ref_rule(o)
+            parts.append(f"{o.name}={r:.6g}{(' ' + o.unit) if o.unit else ''} ({how})")
+        return ", ".join(parts)
+
+
+def _default_ref_rule(o: Objective) -> str:
+    return "default" if o.maximize else f"{REF_COST_MARGIN} x worst placed"
+
+
+def open_store(path: str | os.PathLike[str] | None = None) -> Store:
+    """Open an existing store for reading; unlike ``Store(path)``, never creates an empty one."""
+    p = Path(path) if path is not None else default_store_path()
+    if not p.exists():
+        raise StoreError(f"{p}: no candidate store here (run `harx search` first, or pass --store PATH)")
+    return Store(p)
+
+
+def pick_run(store: Store, run_id: int | None) -> RunRecord:
+    """The run ``run_id``, or the newest run when None."""
+    if run_id is not None:
+        return store.get_run(run_id)
+    runs = store.runs()
+    if not runs:
+        raise StoreError(f"{store.path}: the store holds no runs")
+    return runs[-1]
+
+
+def check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise ConfigError(f"--target: unknown target '{target}' (choose from {', '.join(TARGETS)})")
+    return target
+
+
+def _score(metrics: dict, keys: tuple[str, str | None, str]) -> tuple[float | None, float | None, int]:
+    """(mean, std, repeats) of one score: the stored std when there is one, else the sample std (ddof 1) of
+    the per-seed or per-fold list."""
+    mean_key, std_key, list_key = keys
+    mean = number(metrics.get(mean_key))
+    reps = metrics.get(list_key)
+    xs = [v for v in map(number, reps) if v is not None] if isinstance(reps, list) else []
+    std = number(metrics.get(std_key)) if std_key else None
+    if std is None and len(xs) >= 2:
+        std = float(np.std(xs, ddof=1))
+    return mean, std, len(xs)
+
+
+def _target_cost(raw: dict) -> TargetCost:
+    def num(key: str, kind: type) -> int | float | None:
+        v = number(raw.get(key))
+        return kind(v) if v is not None else None
+
+    return TargetCost(
+        flash_bytes=num("flash_bytes", int),
+        ram_bytes=num("ram_bytes", int),
+        macs=num("macs", int),
+        latency_cycles=num("latency_cycles", int),
+        latency_ms=num("latency_ms", float),
+        energy_uj=num("energy_uj", float),
+        feasible=bool(raw.get("feasible", True)),
+        infeasible_reason=str(raw.get("infeasible_reason") or ""),
+    )
+
+
+def _point(rec: CandidateRecord, run_id: int, values: tuple[float, ...]) -> FrontPoint:
+    keys = SCORE_KEYS[rec.stage]
+    acc, acc_std, n = _score(rec.metrics, keys["acc"])
+    f1, f1_std, _ = _score(rec.metrics, keys["f1"])
+    wb = number(rec.metrics.get("weight_bytes"))
+    return FrontPoint(
+        candidate_id=int(rec.id),
+        run_id=run_id,
+        genome=rec.genome,
+        stage=rec.stage,
+        acc=acc,
+        acc_std=acc_std,
+        f1=f1,
+        f1_std=f1_std,
+        n_repeats=n,
+        weight_bytes=int(wb) if wb is not None else None,
+        costs={t: _target_cost(c) for t, c in sorted(rec.costs.items()) if isinstance(c, dict)},
+        values=values,
+        on_front=False,
+    )
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A run's candidates sorted into placed points and counts, before the front is known."""
+
+    run: RunRecord
+    dataset: str
+    stage: str
+    points: list[FrontPoint]
+    n_infeasible: int
+    n_failed: int
+    n_unplaced: int
+
+
+def _choose_stage(store: Store, run_id: int, stage: str | None) -> str:
+    if stage is not None:
+        if stage not in STAGES:
+            raise ConfigError(f"--stage: unknown stage '{stage}' (choose from {', '.join(STAGES)})")
+        return stage
+    return "refine" if store.candidates(run_id=run_id, stage="refine", status="ok") else "proxy"
+
+
+def _place(
+    store: Store, run: RunRecord, objectives: tuple[Objective, ...], target: str, stage: str | None
+) -> _Placed:
+    chosen = _choose_stage(store, run.id, stage)
+    recs = store.candidates(run_id=run.id, stage=chosen)
+    if not recs:
+        raise StoreError(f"{store.path}: run {run.id} has no {chosen} candidates")
+    points, n_inf, n_failed, n_unplaced = [], 0, 0, 0
+    for rec in recs:
+        if rec.status == "failed":
+            n_failed += 1
+            continue
+        if rec.status == "infeasible" or not (rec.costs.get(target) or {}).get("feasible", True):
+            n_inf += 1
+            continue
+        values = tuple(o.value(rec, target) for o in objectives)
+        if any(v is None or not math.isfinite(v) for v in values):
+            n_unplaced += 1
+            continue
+        points.append(_point(rec, run.id, values))
+    datasets = sorted({r.dataset for r in recs})
+    return _Placed(run, ", ".join(datasets), chosen, points, n_inf, n_failed, n_unplaced)
+
+
+def _minimised(points: list[FrontPoint], objectives: tuple[Objective, ...]) -> np.ndarray:
+    signs = np.array([-1.0 if o.maximize else 1.0 for o in objectives])
+    return np.array([p.values for p in points], dtype=float).reshape(len(points), len(objectives)) * signs
+
+
+def _default_reference(placed: list[_Placed], objectives: tuple[Objective, ...]) -> list[float]:
+    ref = []
+    for i, o in enumerate(objectives):
+        if o.maximize:
+            ref.append(0.0)
+        else:
+            ref.append(REF_COST_MARGIN * max(p.values[i] for pl in placed for p in pl.points))
+    return ref
+
+
+def _finish(
+    store: Store,
+    pl: _Placed,
+    objectives: tuple[Objective, ...],
+    target: str,
+    ref: list[float],
+    given: tuple[str, ...],
+) -> Front:
+    F = _minimised(pl.points, objectives)
+    mask = nondominated(F)
+    order = np.lexsort(F.T[::-1])  # by the first objective as minimised, ties by the next
+    front = tuple(replace(pl.points[i], on_front=True) for i in order if mask[i])
+    dominated = tuple(pl.points[i] for i in order if not mask[i])
+    signs = np.array([-1.0 if o.maximize else 1.0 for o in objectives])
+    hv = hypervolume(F[mask], np.asarray(ref) * signs)
+    return Front(
+        store_path=str(store.path),
+        run=pl.run,
+        dataset=pl.dataset,
+        stage=pl.stage,
+        objectives=objectives,
+        target=target,
+        points=front,
+        dominated=dominated,
+        reference=tuple(float(r) for r in ref),
+        reference_given=given,
+        hypervolume=hv,
+        n_infeasible=pl.n_infeasible,
+        n_failed=pl.n_failed,
+        n_unplaced=pl.n_unplaced,
+    )
+
+
+def load_fronts(
+    store: Store,
+    run_ids: list[int] | tuple[int, ...] | None = None,
+    objectives: str | tuple[str, ...] | tuple[Objective, ...] = DEFAULT_OBJECTIVES,
+    target: str = "gap8",
+    stage: str | None = None,
+    ref: dict[str, float] | None = None,
+) -> list[Front]:
+    """The fronts of several runs (the newest run when ``run_ids`` is empty) under one shared reference
+    point, so that their hypervolumes compare. With ``stage`` None, one run shows its refined front when
+    it has one; several runs all show refine fronts only when all have them, else all show proxy fronts. ``ref`` overrides the reference of some objectives (stored
+    units: accuracy as a fraction, flash in bytes, latency in ms, energy in µJ)."""
+    objs = _objectives(objectives)
+    check_target(target)
+    runs = [pick_run(store, r) for r in (run_ids or [None])]
+    if stage is None and len(runs) > 1:
+        # Compare like with like: test scores only when every run has them, else every run's proxy scores.
+        stages = {_choose_stage(store, run.id, None) for run in runs}
+        stage = "refine" if stages == {"refine"} else "proxy"
+    placed = [_place(store, run, objs, target, stage) for run in runs]
+    for pl in placed:
+        if not pl.points:
+            raise StoreError(
+                f"{store.path}: run {pl.run.id} has no placeable {pl.stage} candidates on {target} "
+                f"({pl.n_infeasible} infeasible, {pl.n_failed} failed, {pl.n_unplaced} missing "
+                f"{'/'.join(o.name for o in objs)})"
+            )
+    ref = ref or {}
+    for name, value in ref.items():
+        if name not in {o.name for o in objs}:
+            raise ConfigError(f"--ref: '{name}' is not one of the objectives")
+        if not math.isfinite(value):
+            raise ConfigError(f"--ref: value of '{name}' is not finite")
+    point = _default_reference(placed, objs)
+    point = [ref.get(o.name, v) for o, v in zip(objs, point, strict=True)]
+    given = tuple(o.name for o in objs if o.name in ref)
+    return [_finish(store, pl, objs, target, point, given) for pl in placed]
+
+
+def load_front(
+    store: Store,
+    run_id: int | None = None,
+    objectives: str | tuple[str, ...] | tuple[Objective, ...] = DEFAULT_OBJECTIVES,
+    target: str = "gap8",
+    stage: str | None = None,
+    ref: dict[str, float] | None = None,
+) -> Front:
+    """The front of one run (the newest when ``run_id`` is None); see ``load_fronts``."""
+    return load_fronts(store, [run_id] if run_id is not None else None, objectives, target, stage, ref)[0]
+
+
+def _objectives(spec: str | tuple) -> tuple[Objective, ...]:
+    if isinstance(spec, tuple) and spec and all(isinstance(o, Objective) for o in spec):
+        return parse_objectives([o.name for o in spec])
+    return parse_objectives(spec)
