@@ -301,7 +301,8 @@ def test_proxy_front_counts_infeasible_and_failed(store, stored) -> None:
     assert {p.genome for p in front.dominated} == {H, E}
     assert (front.n_infeasible, front.n_failed, front.n_unplaced) == (1, 1, 0)
     c = next(p for p in front.points if p.genome == C)
-    assert c.acc_std == pytest.approx(0.01) and c.n_repeats == 3  # sample std of the three folds
+    # population std of the three folds 0.90, 0.91, 0.92, as the search stores it over seeds
+    assert c.acc_std == pytest.approx(np.sqrt(2 / 3) * 0.01) and c.n_repeats == 3
 
 
 def test_three_objective_front_and_given_reference(store, stored) -> None:

@@ -30,8 +30,19 @@ from harx.pareto import (
 from harx.pareto.export import write_atomic
 from harx.pareto.objectives import parse_objectives, parse_ref
 
-_STORE_HELP = "Candidate store file [default: $HARX_HOME/store.sqlite]."
-_OBJ_HELP = "2 or 3 of acc, f1 (maximised), flash, ram, latency, energy, macs (minimised), comma-separated."
+_STORE_HELP = "Candidate store file (default: $HARX_HOME/store.sqlite)."
+# Options shared by `list` and `export`, which select a front the same way.
+_RUN = typer.Option(None, "--run", help="Run id (default: the newest run).")
+_STORE = typer.Option(None, "--store", help=_STORE_HELP)
+_OBJECTIVES = typer.Option(
+    ",".join(DEFAULT_OBJECTIVES),
+    "--objectives",
+    help="2 or 3 of acc, f1 (maximised), flash, ram, latency, energy, macs (minimised), comma-separated.",
+)
+_TARGET = typer.Option("gap8", "--target", "-t", help="Target of flash/ram/latency/energy/macs.")
+_STAGE = typer.Option(None, "--stage", help="proxy or refine (default: refine when the run has it).")
+_ALL = typer.Option(False, "--all", help="Also include the dominated candidates.")
+_REF = typer.Option(None, "--ref", help="Hypervolume reference, e.g. acc=0.5,flash=30000 (stored units).")
 
 
 def _console() -> Console:
@@ -103,15 +114,13 @@ def front_summary(front: Front) -> str:
 
 
 def list_command(
-    run: int = typer.Option(None, "--run", help="Run id [default: the newest run]."),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
-    objectives: str = typer.Option(",".join(DEFAULT_OBJECTIVES), "--objectives", help=_OBJ_HELP),
-    target: str = typer.Option("gap8", "--target", "-t", help="Target of flash/ram/latency/energy/macs."),
-    stage: str = typer.Option(None, "--stage", help="proxy or refine [default: refine when the run has it]."),
-    include_all: bool = typer.Option(False, "--all", help="Also list the dominated candidates."),
-    ref: str = typer.Option(
-        None, "--ref", help="Hypervolume reference, e.g. acc=0.5,flash=30000 (stored units)."
-    ),
+    run: int = _RUN,
+    store: Path = _STORE,
+    objectives: str = _OBJECTIVES,
+    target: str = _TARGET,
+    stage: str = _STAGE,
+    include_all: bool = _ALL,
+    ref: str = _REF,
     as_json: bool = typer.Option(False, "--json", help="Print the front as JSON."),
     as_csv: bool = typer.Option(False, "--csv", help="Print the front as CSV."),
 ) -> None:
@@ -129,7 +138,7 @@ def list_command(
 
 def plot_command(
     run: list[int] = typer.Option(
-        None, "--run", help="Run id; repeat to overlay runs [default: the newest run]."
+        None, "--run", help="Run id; repeat to overlay runs (default: the newest run)."
     ),
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
     out: list[Path] = typer.Option(
@@ -138,11 +147,11 @@ def plot_command(
     target: str = typer.Option("gap8", "--target", "-t", help="Target of the cost axes."),
     metric: str = typer.Option("acc", "--metric", help="Score on the vertical axis: acc or f1."),
     axes: str = typer.Option(",".join(DEFAULT_AXES), "--axes", help="Cost axes, one panel each."),
-    stage: str = typer.Option(None, "--stage", help="proxy or refine [default: refine when a run has it]."),
+    stage: str = typer.Option(None, "--stage", help="proxy or refine (default: refine when a run has it)."),
     reference: Path = typer.Option(
         None,
         "--reference",
-        help="Published figures to draw beside the fronts [default: Daghero et al. 2022].",
+        help="Published figures to draw beside the fronts (default: Daghero et al. 2022).",
     ),
     no_reference: bool = typer.Option(False, "--no-reference", help="Draw no published figures."),
 ) -> None:
@@ -244,7 +253,7 @@ def show_command(
     candidate_id: int = typer.Argument(..., help="Candidate id (see `harx pareto list`)."),
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
     target: list[str] = typer.Option(
-        None, "--target", "-t", help="Cost targets (repeatable) [default: all]."
+        None, "--target", "-t", help="Cost targets (repeatable) (default: all)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
 ) -> None:
@@ -288,15 +297,13 @@ def show_command(
 
 def export_command(
     fmt: str = typer.Option("markdown", "--format", "-f", help=f"One of {', '.join(FORMATS)}."),
-    run: int = typer.Option(None, "--run", help="Run id [default: the newest run]."),
-    store: Path = typer.Option(None, "--store", help=_STORE_HELP),
-    objectives: str = typer.Option(",".join(DEFAULT_OBJECTIVES), "--objectives", help=_OBJ_HELP),
-    target: str = typer.Option("gap8", "--target", "-t", help="Target of flash/ram/latency/energy/macs."),
-    stage: str = typer.Option(None, "--stage", help="proxy or refine [default: refine when the run has it]."),
-    include_all: bool = typer.Option(False, "--all", help="Also export the dominated candidates."),
-    ref: str = typer.Option(
-        None, "--ref", help="Hypervolume reference, e.g. acc=0.5,flash=30000 (stored units)."
-    ),
+    run: int = _RUN,
+    store: Path = _STORE,
+    objectives: str = _OBJECTIVES,
+    target: str = _TARGET,
+    stage: str = _STAGE,
+    include_all: bool = _ALL,
+    ref: str = _REF,
     out: Path = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """The front as a CSV, JSON or Markdown table (for papers and CI artifacts)."""

@@ -142,15 +142,15 @@ def check_target(target: str) -> str:
 
 
 def _score(metrics: dict, keys: tuple[str, str | None, str]) -> tuple[float | None, float | None, int]:
-    """(mean, std, repeats) of one score: the stored std when there is one, else the sample std (ddof 1) of
-    the per-seed or per-fold list."""
+    """(mean, std, repeats) of one score: the stored std when there is one, else the std of the per-fold
+    list, population std (numpy's default) like the std the search stores over seeds."""
     mean_key, std_key, list_key = keys
     mean = number(metrics.get(mean_key))
     reps = metrics.get(list_key)
     xs = [v for v in map(number, reps) if v is not None] if isinstance(reps, list) else []
     std = number(metrics.get(std_key)) if std_key else None
     if std is None and len(xs) >= 2:
-        std = float(np.std(xs, ddof=1))
+        std = float(np.std(xs))
     return mean, std, len(xs)
 
 
