@@ -583,15 +583,24 @@ def test_detail_of_a_refined_candidate(store, stored) -> None:
     assert d.class_scores[0].f1 == pytest.approx(1.0)
 
 
-def test_detail_of_a_proxy_candidate_uses_the_registry_shape(store, stored) -> None:
+def test_detail_of_a_proxy_candidate_takes_the_shape_of_its_data(store, stored, tmp_path) -> None:
     _, ids = stored
+    # proxy candidates store no input shape: a refined candidate on the same windows has it
     d = detail(store, ids[f"p:{A}"], targets=("rv32",))
-    assert d.input is not None and (d.input.channels, d.input.length, d.input.classes, d.input.source) == (
-        9,
-        128,
-        6,
-        "dataset registry",
-    )
+    assert d.input is not None and (d.input.channels, d.input.length, d.input.classes) == (9, 128, 6)
+    assert d.input.source == f"stored with candidate {ids[f'r:{C}']} (same data)"
     assert list(d.costs) == ["rv32"] and d.confusion is None and d.history == ()
+    assert d.costs["rv32"].latency_cycles == _costs(A)["rv32"]["latency_cycles"]
     with pytest.raises(StoreError, match="no candidate with id 999"):
         detail(store, 999)
+    with Store(tmp_path / "s.sqlite") as s:
+        alone = CandidateRecord(
+            **{**_base(A, "proxy"), "dataset_fingerprint": "other"}, metrics={"val_acc": 0.8}
+        )
+        mine = CandidateRecord(**{**_base(A, "proxy"), "dataset": "my-imu"}, metrics={"val_acc": 0.8})
+        a, b = s.add_candidate(alone), s.add_candidate(mine)
+        registry = detail(s, a)
+        assert registry.input is not None and registry.input.source == "dataset registry"
+        assert (registry.input.channels, registry.input.length, registry.input.classes) == (9, 128, 6)
+        unknown = detail(s, b)  # an imported dataset, nothing refined on it: no breakdown, no guess
+        assert unknown.input is None and unknown.layers == () and unknown.costs == {}

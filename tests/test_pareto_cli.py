@@ -102,6 +102,7 @@ def test_show_prints_everything_about_a_candidate(capsys, stored) -> None:
     text = _run(capsys, ["pareto", "show", str(cid), "--store", str(path)])
     assert f"candidate {cid}" in text and D in text
     assert "test_acc_seeds: [0.9250, 0.9350, 0.9300]" in text
+    assert "stored cost on gap8: flash 2,184 B, RAM 6,680 B, 43,265 cycles" in text
     assert "layers and bits" in text and "pulp_nn" in text and "harx_conv_ref" in text
     assert "confusion matrix on the test subjects" in text and "SITTING" in text
     assert "training curve" in text and "qat" in text

@@ -235,6 +235,15 @@ def _metrics_lines(d: CandidateDetail) -> list[str]:
     return lines
 
 
+def _stored_cost(c: dict) -> str:
+    fit = "fits" if c.get("feasible", True) else f"does not fit: {c.get('infeasible_reason', '')}"
+    return (
+        f"flash {_fmt(c.get('flash_bytes'), ',')} B, RAM {_fmt(c.get('ram_bytes'), ',')} B, "
+        f"{_fmt(c.get('latency_cycles'), ',')} cycles, {_fmt(c.get('latency_ms'), '.4g')} ms, "
+        f"{_fmt(c.get('energy_uj'), '.4g')} µJ, {fit}"
+    )
+
+
 def detail_dict(d: CandidateDetail) -> dict:
     """The JSON form of ``harx pareto show``."""
     return {
@@ -273,6 +282,8 @@ def show_command(
         highlight=False,
     )
     console.print("metrics:\n" + ("\n".join(_metrics_lines(d)) or "  none stored"), highlight=False)
+    for t, c in sorted(r.costs.items()):
+        console.print(f"stored cost on {t}: {_stored_cost(c)}", highlight=False)
     if d.input is None:
         console.print(
             f"per-layer breakdown: unknown input shape (no extra.input, '{r.dataset}' is not built in)"

@@ -1,7 +1,8 @@
 """Everything about one stored candidate: scores, per-layer bits and costs, confusion matrix, training curve.
 
 The per-layer cost breakdown is recomputed from the genome with today's cost model and the candidate's
-input shape (``extra["input"]``, else the built-in dataset's); where today's totals differ from the stored
+input shape (its ``extra["input"]``, else that of a refined candidate on the same data, else the built-in
+dataset's); where today's totals differ from the stored
 ones (the cost model changed since the search), ``cost_changes`` says so.
 """
 
@@ -24,7 +25,7 @@ class InputShape:
     channels: int
     length: int
     classes: int
-    source: str  # "stored" (extra["input"]) or "dataset registry"
+    source: str  # "stored", "stored with candidate <id> (same data)" or "dataset registry"
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,23 @@ class CandidateDetail:
     history: tuple[dict, ...]
 
 
-def _input_shape(rec: CandidateRecord) -> InputShape | None:
+def _stored_shape(rec: CandidateRecord, source: str) -> InputShape | None:
     raw = rec.extra.get("input")
     if isinstance(raw, dict) and all(isinstance(raw.get(k), int) for k in ("channels", "length", "classes")):
-        return InputShape(raw["channels"], raw["length"], raw["classes"], "stored")
+        return InputShape(raw["channels"], raw["length"], raw["classes"], source)
+    return None
+
+
+def _input_shape(store: Store, rec: CandidateRecord) -> InputShape | None:
+    shape = _stored_shape(rec, "stored")
+    if shape is not None:
+        return shape
+    # Proxy candidates do not store their input; a refined one on the same windows (same fingerprint) does.
+    for other in store.candidates(stage="refine", status="ok"):
+        if other.dataset_fingerprint == rec.dataset_fingerprint:
+            shape = _stored_shape(other, f"stored with candidate {other.id} (same data)")
+            if shape is not None:
+                return shape
     if is_builtin(rec.dataset):
         spec = get_spec(rec.dataset)
         return InputShape(spec.n_channels, spec.window, spec.n_classes, "dataset registry")
@@ -97,7 +111,7 @@ def detail(store: Store, candidate_id: int, targets: tuple[str, ...] = TARGETS) 
     """Everything ``harx pareto show`` prints about one candidate."""
     rec = store.get_candidate(candidate_id)
     genome = parse_genome(rec.genome)
-    shape = _input_shape(rec)
+    shape = _input_shape(store, rec)
     layers: tuple[LayerSpec, ...] = ()
     costs: dict[str, Cost] = {}
     if shape is not None:
