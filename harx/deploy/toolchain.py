@@ -119,9 +119,11 @@ def _compare(project: Project, build: str, output: str) -> tuple[int, int]:
             f"windows reported):\n{_tail(output)}"
         )
     bad = sum(
-        m.group(4) is not None
-        or int(m.group(2)) != project.expected_classes[int(m.group(1))]
-        or int(m.group(3)) != project.expected_checksums[int(m.group(1))]
+        bool(
+            m.group(4) is not None
+            or int(m.group(2)) != project.expected_classes[int(m.group(1))]
+            or int(m.group(3)) != project.expected_checksums[int(m.group(1))]
+        )
         for m in windows
     )
     return len(windows), max(bad, int(found.group(1)))
