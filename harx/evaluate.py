@@ -264,21 +264,8 @@ class QuantizeResult:
             "peak_activation_bytes": ev.peak_activation_bytes,
             "train_seconds": round(ev.train_seconds, 2),
             "artifact": str(self.artifact_path),
-            "costs": {t: cost_summary(c) for t, c in self.costs.items()},
+            "costs": {t: c.summary() for t, c in self.costs.items()},
         }
-
-
-def cost_summary(c: Cost) -> dict:
-    return {
-        "flash_bytes": c.flash_bytes,
-        "ram_bytes": c.ram_bytes,
-        "macs": c.macs,
-        "latency_cycles": c.latency_cycles,
-        "latency_ms": c.latency_ms,
-        "energy_uj": c.energy_uj,
-        "feasible": c.feasible,
-        "infeasible_reason": c.infeasible_reason,
-    }
 
 
 def genome_costs(genome: Genome, ds, targets: tuple[str, ...]) -> dict[str, Cost]:

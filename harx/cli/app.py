@@ -41,14 +41,21 @@ def _root(
 
 
 # Each name is a module in harx/cli/ with a `register(app)` function; a command is listed once it works.
-COMMANDS: tuple[str, ...] = ("fetch", "quantize", "cost", "deploy", "pareto")
+COMMANDS: tuple[str, ...] = ("fetch", "search", "quantize", "cost", "deploy", "pareto")
+
+
+_registered = False
 
 
 def _register() -> None:
+    global _registered
+    if _registered:  # main() may be called many times in one process (tests, notebooks)
+        return
     import importlib
 
     for name in COMMANDS:
         importlib.import_module(f"harx.cli.{name}").register(app)
+    _registered = True
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,7 +30,7 @@ def command(
     ),
     target: list[str] = typer.Option(["gap8", "rv32"], "--target", "-t", help="Cost targets (repeatable)."),
     threads: int = typer.Option(2, "--threads", help="torch CPU threads."),
-    out_dir: Path = typer.Option(None, "--out", "-o", help="Artifact directory [default: under $HARX_HOME]."),
+    out_dir: Path = typer.Option(None, "--out", "-o", help="Artifact directory (default: under $HARX_HOME)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of tables."),
 ) -> None:
     """Train, quantize (QAT), export and score one genome; write its integer-model artifact.

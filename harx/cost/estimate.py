@@ -52,6 +52,19 @@ class Cost:
     layers: tuple[LayerCost, ...]
     plan: MemoryPlan
 
+    def summary(self) -> dict:
+        """The totals as a plain mapping (what the store keeps per target)."""
+        return {
+            "flash_bytes": self.flash_bytes,
+            "ram_bytes": self.ram_bytes,
+            "macs": self.macs,
+            "latency_cycles": self.latency_cycles,
+            "latency_ms": self.latency_ms,
+            "energy_uj": self.energy_uj,
+            "feasible": self.feasible,
+            "infeasible_reason": self.infeasible_reason,
+        }
+
 
 def _shape(layer) -> str:
     if layer.kind == "conv":

@@ -1,0 +1,162 @@
+"""`harx search`: NSGA-II over architectures and per-layer bit-widths; every candidate cached in the store."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harx.cli.common import err, out, print_json
+from harx.errors import ConfigError
+from harx.paths import default_store_path
+
+
+def command(
+    recipe: Path = typer.Option(None, "--recipe", "-r", help="YAML recipe (see recipes/)."),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="Search this dataset with the default recipe."),
+    resume: int = typer.Option(None, "--resume", help="Resume an interrupted run by its id."),
+    store_path: Path = typer.Option(
+        None, "--store", help="Candidate store (default: $HARX_HOME/store.sqlite)."
+    ),
+    generations: int = typer.Option(None, "--generations", help="Override search.generations."),
+    population: int = typer.Option(None, "--population", help="Override search.population and offspring."),
+    executor: str = typer.Option(None, "--executor", help="local or dask (overrides the recipe)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="dask scheduler address, e.g. tcp://host:8786."),
+    no_refine: bool = typer.Option(False, "--no-refine", help="Stop after the proxy search (no retraining)."),
+    threads: int = typer.Option(2, "--threads", help="torch threads for the local executor."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run id and the final front as JSON."),
+) -> None:
+    """Search for Pareto-optimal quantized CNNs: accuracy against memory, latency and energy.
+
+    Candidates are scored on subject-grouped validation folds of the training subjects (never the test
+    subjects); the Pareto set is then retrained at full budget with several seeds and reported on the test
+    subjects. A candidate already in the store is never retrained. Ctrl-C stops cleanly; resume with
+    --resume RUN_ID. Exit codes: 0 done, 130 interrupted, 3 data, 4 recipe, 5 store errors.
+    """
+    from harx.search import load_recipe, parse_recipe
+    from harx.search import resume as resume_search
+    from harx.search import run as run_search
+    from harx.store import Store
+
+    store = Store(store_path or default_store_path())
+    if resume is not None:
+        if recipe or dataset:
+            raise ConfigError(
+                "--resume replays the run's stored recipe; do not also give --recipe or --dataset"
+            )
+        rec = None
+    elif recipe is not None:
+        rec = load_recipe(recipe)
+    elif dataset is not None:
+        rec = parse_recipe({"name": dataset, "dataset": dataset}, f"default recipe for {dataset}")
+    else:
+        raise ConfigError("give --recipe FILE, --dataset NAME or --resume RUN_ID")
+    if rec is not None:
+        rec = _override(rec, generations, population, executor, scheduler)
+    with _progress(not as_json) as on_event:
+        try:
+            if rec is None:
+                result = resume_search(
+                    store, resume, threads=threads, refine=not no_refine, on_event=on_event
+                )
+            else:
+                result = run_search(rec, store, threads=threads, refine=not no_refine, on_event=on_event)
+        except KeyboardInterrupt:
+            runs = store.runs()
+            rid = resume if resume is not None else (runs[-1].id if runs else "?")
+            err.print(
+                f"[yellow]interrupted[/]; completed candidates are stored. Resume with: "
+                f"harx search --resume {rid}" + (f" --store {store_path}" if store_path else "")
+            )
+            sys.exit(130)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        render(result)
+
+
+def _override(rec, generations, population, executor, scheduler):
+    search, ex = rec.search, rec.executor
+    if generations is not None:
+        search = dataclasses.replace(search, generations=generations)
+    if population is not None:
+        search = dataclasses.replace(search, population=population, offspring=population)
+    if executor is not None:
+        ex = dataclasses.replace(ex, kind=executor)
+    if scheduler is not None:
+        ex = dataclasses.replace(ex, kind="dask", scheduler=scheduler)
+    rec = dataclasses.replace(rec, search=search, executor=ex)
+    from harx.search import parse_recipe
+
+    return parse_recipe(rec.to_dict(), rec.source)  # re-validate the overridden values
+
+
+class _progress:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        self.p = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=err,
+        )
+        self.p.__enter__()
+        self.task = self.p.add_task("search", total=1, info="")
+        return self.on_event
+
+    def on_event(self, e) -> None:
+        desc = "refine" if e.kind == "refine" else f"generation {e.generation + 1}/{e.generations}"
+        eta = f"  eta {e.eta_s / 60:.0f} min" if e.eta_s else ""
+        info = f"hits {e.cache_hits} trained {e.trained}{eta}  {e.detail or e.genome}"
+        self.p.update(self.task, description=desc, completed=e.done, total=max(e.total, 1), info=info[:90])
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.p.__exit__(*exc)
+        return False
+
+
+def render(r) -> None:
+    stage = "refined (test subjects, mean ± std over seeds)" if r.front else "proxy (validation folds)"
+    t = Table(title=f"run {r.run_id}: Pareto front, {stage}, costs on {r.target}")
+    for col in ("id", "genome", "accuracy", "macro-F1", "flash B", "RAM B", "latency ms", "energy uJ"):
+        t.add_column(col, justify="left" if col == "genome" else "right")
+    rows = r.front or r.proxy_front
+    for c in rows:
+        cost = c.costs[r.target]
+        m = c.metrics
+        if "test_acc_mean" in m:
+            acc = f"{100 * m['test_acc_mean']:.2f} ± {100 * m['test_acc_std']:.2f}"
+            f1 = f"{100 * m['test_f1_mean']:.2f}"
+        else:
+            acc, f1 = f"{100 * m['val_acc']:.2f}", f"{100 * m['val_f1']:.2f}"
+        t.add_row(
+            str(c.id),
+            c.genome,
+            acc,
+            f1,
+            f"{cost['flash_bytes']:,}",
+            f"{cost['ram_bytes']:,}",
+            f"{cost['latency_ms']:.3f}",
+            f"{cost['energy_uj']:.2f}",
+        )
+    out.print(t)
+    s = r.stats
+    out.print(
+        f"{s.n_candidates} candidates ({s.cache_hits} cache hits, {s.n_infeasible} infeasible, "
+        f"{s.n_failed} failed) in {r.wall_seconds / 60:.1f} min; store {r.store_path}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(command)

@@ -1,0 +1,290 @@
+"""Search recipes: a YAML file validated on load into plain dataclasses, one-line errors naming the key."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from harx.errors import ConfigError
+from harx.models.genome import BITS, HEADS, MAX_BLOCKS
+from harx.train.config import TrainConfig
+
+# Objective name -> (direction, where the value comes from). Accuracy-type objectives are maximised.
+OBJECTIVES = {
+    "accuracy": "max",
+    "macro_f1": "max",
+    "flash_bytes": "min",
+    "ram_bytes": "min",
+    "latency_ms": "min",
+    "latency_cycles": "min",
+    "energy_uj": "min",
+    "macs": "min",
+}
+COST_KEYS = ("flash_bytes", "ram_bytes", "latency_ms", "latency_cycles", "energy_uj", "macs")
+EXECUTORS = ("local", "dask")
+
+
+@dataclass(frozen=True)
+class Space:
+    """The genes NSGA-II may choose from; every list is sorted so crossover moves between neighbours."""
+
+    min_blocks: int = 1
+    max_blocks: int = 5
+    channels: tuple[int, ...] = (4, 8, 12, 16, 24, 32, 48, 64)
+    kernels: tuple[int, ...] = (3, 5, 7, 9)
+    strides: tuple[int, ...] = (1, 2)
+    pools: tuple[int, ...] = (1, 2, 4)
+    dilations: tuple[int, ...] = (1,)
+    bits: tuple[int, ...] = BITS
+    heads: tuple[str, ...] = HEADS
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    population: int = 24
+    offspring: int = 24
+    generations: int = 10
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Search-time evaluation: mean integer-model score over subject-grouped validation folds."""
+
+    folds: int = 3
+    training: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs_float=15, epochs_qat=8, patience=5)
+    )
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """Full-budget retraining of the proxy front, scored on the test subjects over several seeds."""
+
+    seeds: int = 3
+    val_subjects: int = 4
+    max_points: int = 12
+    training: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    kind: str = "local"
+    scheduler: str | None = None  # tcp://host:port; None with dask starts a LocalCluster
+    workers: int = 2  # LocalCluster workers
+    threads_per_worker: int = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    dataset: str
+    seed: int = 0
+    target: str = "gap8"
+    targets: tuple[str, ...] = ("gap8", "rv32")  # every candidate is costed on these
+    objectives: tuple[str, ...] = ("accuracy", "flash_bytes", "latency_ms")
+    constraints: dict[str, float] = field(default_factory=dict)
+    space: Space = field(default_factory=Space)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    proxy: ProxySettings = field(default_factory=ProxySettings)
+    refine: RefineSettings = field(default_factory=RefineSettings)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    source: str = ""  # the file it came from, for messages
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("source")
+        return d
+
+
+def _fail(where: str, key: str, problem: str) -> ConfigError:
+    return ConfigError(f"{where}: {key}: {problem}")
+
+
+def _section(cls, data, where: str, key: str, nested: dict | None = None):
+    """Build dataclass ``cls`` from mapping ``data`` checking unknown keys and value types by the defaults."""
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise _fail(where, key, f"expected a mapping, got {type(data).__name__}")
+    default = cls()
+    known = {f for f in default.__dataclass_fields__}
+    kwargs = {}
+    for k, v in data.items():
+        if k not in known:
+            raise _fail(where, f"{key}.{k}", f"unknown key (known: {', '.join(sorted(known))})")
+        full = f"{key}.{k}"
+        if nested and k in nested:
+            kwargs[k] = nested[k](v, where, full)
+            continue
+        kwargs[k] = _typed(getattr(default, k), v, where, full)
+    return cls(**kwargs)
+
+
+def _typed(default, value, where: str, key: str):
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or not value:
+            raise _fail(where, key, "expected a non-empty list")
+        kind = type(default[0]) if default else type(value[0])
+        items = [_typed(kind(), v, where, key) for v in value]
+        if len(set(items)) != len(items):
+            raise _fail(where, key, "has duplicate entries")
+        return tuple(sorted(items)) if kind is int else tuple(items)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise _fail(where, key, f"expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int) and not isinstance(default, bool):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _fail(where, key, f"expected an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise _fail(where, key, f"expected a number, got {value!r}")
+        return float(value)
+    if default is None and value is None:
+        return None
+    if isinstance(default, str) or default is None:
+        if not isinstance(value, str):
+            raise _fail(where, key, f"expected text, got {value!r}")
+        return value
+    return value
+
+
+def _training(value, where: str, key: str) -> TrainConfig:
+    if not isinstance(value, dict):
+        raise _fail(where, key, "expected a mapping of training settings")
+    base = TrainConfig()
+    for k in value:
+        if k not in TrainConfig.__dataclass_fields__:
+            raise _fail(
+                where,
+                f"{key}.{k}",
+                f"unknown key '{k}' (known: {', '.join(TrainConfig.__dataclass_fields__)})",
+            )
+    return TrainConfig.from_dict(
+        {k: _typed(getattr(base, k), v, where, f"{key}.{k}") for k, v in value.items()},
+        where=f"{where}: {key}",
+    )
+
+
+def _check_space(s: Space, where: str) -> None:
+    if not 1 <= s.min_blocks <= s.max_blocks <= MAX_BLOCKS:
+        raise _fail(
+            where, "space.min_blocks/max_blocks", f"need 1 <= min_blocks <= max_blocks <= {MAX_BLOCKS}"
+        )
+    for key, values, ok in (
+        ("channels", s.channels, lambda v: 1 <= v <= 256),
+        ("kernels", s.kernels, lambda v: 1 <= v <= 15),
+        ("strides", s.strides, lambda v: 1 <= v <= 4),
+        ("pools", s.pools, lambda v: 1 <= v <= 4),
+        ("dilations", s.dilations, lambda v: 1 <= v <= 8),
+        ("bits", s.bits, lambda v: v in BITS),
+    ):
+        bad = [v for v in values if not ok(v)]
+        if bad:
+            raise _fail(where, f"space.{key}", f"{bad[0]} is not allowed")
+    bad_heads = [h for h in s.heads if h not in HEADS]
+    if bad_heads:
+        raise _fail(where, "space.heads", f"'{bad_heads[0]}' is not one of {', '.join(HEADS)}")
+    if 8 not in s.bits:
+        raise _fail(
+            where, "space.bits", "must include 8 (the repair falls back to 8 bit where packing needs it)"
+        )
+
+
+def parse_recipe(data: dict, where: str = "recipe") -> Recipe:
+    from harx.cost.target import TARGETS
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level")
+    known = set(Recipe.__dataclass_fields__) - {"source"}
+    for k in data:
+        if k not in known:
+            raise _fail(where, k, f"unknown key (known: {', '.join(sorted(known))})")
+    for k in ("name", "dataset"):
+        if not isinstance(data.get(k), str) or not data[k]:
+            raise _fail(where, k, "required text value is missing")
+    seed = _typed(0, data.get("seed", 0), where, "seed")
+    target = _typed("", data.get("target", "gap8"), where, "target")
+    targets = _typed(("",), data.get("targets", ["gap8", "rv32"]), where, "targets")
+    for t in (target, *targets):
+        if t not in TARGETS:
+            raise _fail(
+                where, "target" if t == target else "targets", f"'{t}' is not one of {', '.join(TARGETS)}"
+            )
+    if target not in targets:
+        targets = (target, *targets)
+    objectives = _typed(("",), data.get("objectives", list(Recipe.objectives)), where, "objectives")
+    for o in objectives:
+        if o not in OBJECTIVES:
+            raise _fail(where, "objectives", f"'{o}' is not one of {', '.join(OBJECTIVES)}")
+    if sum(OBJECTIVES[o] == "max" for o in objectives) != 1 or len(objectives) < 2:
+        raise _fail(where, "objectives", "need exactly one of accuracy/macro_f1 and at least one cost")
+    constraints = data.get("constraints") or {}
+    if not isinstance(constraints, dict):
+        raise _fail(where, "constraints", "expected a mapping such as {flash_bytes: 32768}")
+    for k, v in constraints.items():
+        if k not in COST_KEYS:
+            raise _fail(where, f"constraints.{k}", f"unknown cost (known: {', '.join(COST_KEYS)})")
+        if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+            raise _fail(where, f"constraints.{k}", f"expected a positive number, got {v!r}")
+    space = _section(Space, data.get("space"), where, "space")
+    _check_space(space, where)
+    search = _section(SearchSettings, data.get("search"), where, "search")
+    if search.population < 4 or search.offspring < 2 or search.generations < 1:
+        raise _fail(where, "search", "need population >= 4, offspring >= 2, generations >= 1")
+    proxy = _section(ProxySettings, data.get("proxy"), where, "proxy", {"training": _training})
+    if proxy.folds < 2:
+        raise _fail(where, "proxy.folds", "need at least 2 subject-grouped folds")
+    refine = _section(RefineSettings, data.get("refine"), where, "refine", {"training": _training})
+    if refine.seeds < 1 or refine.max_points < 1:
+        raise _fail(where, "refine", "need seeds >= 1 and max_points >= 1")
+    executor = _section(ExecutorSettings, data.get("executor"), where, "executor")
+    if executor.kind not in EXECUTORS:
+        raise _fail(where, "executor.kind", f"'{executor.kind}' is not one of {', '.join(EXECUTORS)}")
+    return Recipe(
+        name=data["name"],
+        dataset=data["dataset"],
+        seed=seed,
+        target=target,
+        targets=targets,
+        objectives=objectives,
+        constraints={k: float(v) for k, v in constraints.items()},
+        space=space,
+        search=search,
+        proxy=proxy,
+        refine=refine,
+        executor=executor,
+        source=where,
+    )
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read recipe ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}") from None
+    return parse_recipe(data, str(path))
+
+
+def recipe_from_stored(d: dict, where: str) -> Recipe:
+    """A recipe as saved in a run row (``Recipe.to_dict``), for resuming."""
+    d = dict(d)
+    for section in ("proxy", "refine"):
+        if isinstance(d.get(section), dict) and isinstance(d[section].get("training"), dict):
+            d[section] = {
+                **d[section],
+                "training": {
+                    k: v for k, v in d[section]["training"].items() if k in TrainConfig.__dataclass_fields__
+                },
+            }
+    return parse_recipe(d, where)

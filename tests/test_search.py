@@ -1,0 +1,241 @@
+"""harx search: recipes, the genome encoding, caching, determinism, resume after SIGKILL, dask."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from harx.cli.app import main
+from harx.errors import ConfigError
+from harx.search import load_recipe, parse_recipe
+from harx.search import resume as resume_search
+from harx.search import run as run_search
+from harx.search.recipe import Space
+from harx.search.space import Encoding
+from harx.store import Store
+
+MICRO = {
+    "name": "micro",
+    "dataset": "har-mini",
+    "seed": 3,
+    "objectives": ["accuracy", "flash_bytes", "latency_ms"],
+    "constraints": {"flash_bytes": 4096},
+    "space": {"max_blocks": 2, "channels": [4, 8], "kernels": [3, 5], "pools": [1, 4], "heads": ["gap"]},
+    "search": {"population": 4, "offspring": 4, "generations": 3},
+    "proxy": {"folds": 2, "training": {"epochs_float": 2, "epochs_qat": 1, "batch_size": 32}},
+    "refine": {
+        "seeds": 2,
+        "max_points": 2,
+        "training": {"epochs_float": 2, "epochs_qat": 1, "batch_size": 32},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"dataset": None}, "dataset: required text value is missing"),
+        (
+            {"objectives": ["accuracy"]},
+            "objectives: need exactly one of accuracy/macro_f1 and at least one cost",
+        ),
+        ({"objectives": ["accuracy", "speed"]}, "objectives: 'speed' is not one of"),
+        ({"constraints": {"flash_bytes": -3}}, "constraints.flash_bytes: expected a positive number"),
+        ({"constraints": {"flash": 3}}, "constraints.flash: unknown cost"),
+        ({"space": {"bits": [2, 3, 8]}}, "space.bits: 3 is not allowed"),
+        ({"space": {"bits": [2, 4]}}, "space.bits: must include 8"),
+        ({"space": {"channels": "8"}}, "space.channels: expected a non-empty list"),
+        ({"search": {"population": "many"}}, "search.population: expected an integer"),
+        ({"proxy": {"folds": 1}}, "proxy.folds: need at least 2"),
+        ({"proxy": {"training": {"epochs": 3}}}, "unknown key 'epochs'"),
+        ({"refine": {"seed": 3}}, "refine.seed: unknown key"),
+        ({"executor": {"kind": "slurm"}}, "executor.kind: 'slurm' is not one of local, dask"),
+        ({"target": "esp32"}, "target: 'esp32' is not one of gap8, rv32"),
+        ({"colour": "blue"}, "colour: unknown key"),
+    ],
+)
+def test_invalid_recipes_name_the_key(patch, message):
+    data = {**MICRO, **patch}
+    data = {k: v for k, v in data.items() if v is not None}
+    with pytest.raises(ConfigError) as exc:
+        parse_recipe(data, "r.yaml")
+    assert message in str(exc.value) and str(exc.value).startswith("r.yaml: ")
+
+
+def test_recipe_files_in_repo_are_valid():
+    for name in ("quick", "uci-har", "uci-hapt"):
+        r = load_recipe(f"recipes/{name}.yaml")
+        assert r.name and r.objectives[0] in ("accuracy", "macro_f1")
+
+
+def test_bad_yaml_is_one_line_error(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML at line"):
+        load_recipe(p)
+
+
+def test_repair_makes_every_vector_a_valid_genome():
+    enc = Encoding(Space(max_blocks=5, channels=(4, 6, 8, 24), pools=(1, 2, 4), strides=(1, 2, 4)), 9, 32)
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        x = rng.integers(enc.xl, enc.xu + 1)
+        g = enc.repair(enc.decode(x))
+        g.validate(9, 32)  # raises if invalid
+        y = enc.repair_vector(x)
+        assert enc.decode(y) == g
+        assert np.array_equal(enc.repair_vector(y), y)  # repair is idempotent
+
+
+def _run(tmp_path, name="s", **overrides):
+    recipe = parse_recipe({**MICRO, **overrides}, "micro")
+    with Store(tmp_path / f"{name}.sqlite") as store:
+        return run_search(recipe, store, threads=1)
+
+
+@pytest.fixture(scope="module")
+def first(har_home, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARX_HOME", str(har_home))
+        path = tmp_path_factory.mktemp("search")
+        return path, _run(path)
+
+
+def test_search_finds_a_refined_front(first):
+    _, r = first
+    assert r.stats.n_candidates >= 6 and r.stats.n_failed == 0
+    assert r.refined and r.front
+    for c in r.front:
+        m = c.metrics
+        assert (
+            len(m["test_acc_seeds"]) == 2 and abs(np.mean(m["test_acc_seeds"]) - m["test_acc_mean"]) < 1e-12
+        )
+        assert 0.3 < m["test_acc_mean"] <= 1.0  # 6 classes: chance is ~0.17
+        assert c.costs["gap8"]["flash_bytes"] <= 4096 and os.path.isdir(c.artifact_path)
+    for c in r.proxy_front:
+        assert len(c.metrics["val_acc_folds"]) == 2
+
+
+def test_infeasible_candidates_are_stored_with_reason(first):
+    path, r = first
+    with Store(path / "s.sqlite") as store:
+        for c in store.candidates(r.run_id, status="infeasible"):
+            assert "flash_bytes" in c.infeasible_reason and c.train_seconds == 0
+
+
+def test_second_run_is_served_from_the_cache(first, in_har_home):
+    path, r = first
+    recipe = parse_recipe(MICRO, "micro")
+    t0 = time.perf_counter()
+    with Store(path / "s.sqlite") as store:
+        again = run_search(recipe, store, threads=1)
+    assert again.stats.n_candidates == again.stats.cache_hits == r.stats.n_candidates
+    assert again.stats.train_seconds == 0
+    assert [c.id for c in again.front] == [c.id for c in r.front]
+    assert time.perf_counter() - t0 < 60
+
+
+def _proxy_results(store_path, run_id):
+    with Store(store_path) as s:
+        return {c.genome: (c.status, c.metrics) for c in s.candidates(run_id, stage="proxy")}
+
+
+def test_same_recipe_and_seed_give_the_same_candidates(first, in_har_home, tmp_path):
+    """A fresh store, one generation: the initial population and every score repeat exactly."""
+    path, r = first
+    one = _run(tmp_path, "fresh", search={"population": 4, "offspring": 4, "generations": 1})
+    fresh = _proxy_results(tmp_path / "fresh.sqlite", one.run_id)
+    full = _proxy_results(path / "s.sqlite", r.run_id)
+    assert len(fresh) == 4 and all(full[g] == v for g, v in fresh.items())
+
+
+def test_resume_after_sigkill_loses_no_candidate(first, in_har_home, tmp_path):
+    _, reference = first
+    store_path = tmp_path / "killed.sqlite"
+    recipe_path = tmp_path / "micro.yaml"
+    recipe_path.write_text(yaml.safe_dump(MICRO))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harx",
+            "search",
+            "--recipe",
+            str(recipe_path),
+            "--store",
+            str(store_path),
+            "--threads",
+            "1",
+            "--json",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    before = []
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if store_path.exists():
+            with Store(store_path) as s:
+                before = [c for c in s.candidates(stage="proxy") if c.status == "ok"]
+            if len(before) >= 2:
+                break
+    assert proc.poll() is None, "the search finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with Store(store_path) as s:
+        assert s.check() == []
+        (run,) = s.runs()
+        assert run.status == "running"  # killed: nobody marked it
+        survived = {c.id: c.metrics for c in s.candidates(stage="proxy") if c.status == "ok"}
+        assert {c.id for c in before} <= set(survived)
+        result = resume_search(s, run.id, threads=1)
+        assert s.get_run(run.id).status == "done"
+        after = {c.id: c.metrics for c in s.candidates(stage="proxy")}
+        for cid, metrics in survived.items():
+            assert after[cid] == metrics  # kept, not retrained
+    # the resumed run followed the uninterrupted run's trajectory exactly
+    assert [c.genome for c in result.front] == [c.genome for c in reference.front]
+    assert [c.metrics["test_acc_mean"] for c in result.front] == [
+        c.metrics["test_acc_mean"] for c in reference.front
+    ]
+
+
+def test_dask_local_cluster_matches_local_executor(first, in_har_home, tmp_path):
+    """Two dask worker processes evaluate the first generation: same candidates, same scores."""
+    pytest.importorskip("dask.distributed")
+    path, r = first
+    recipe = parse_recipe(
+        {
+            **MICRO,
+            "search": {"population": 4, "offspring": 4, "generations": 1},
+            "executor": {"kind": "dask", "workers": 2, "threads_per_worker": 1},
+        },
+        "micro",
+    )
+    with Store(tmp_path / "dask.sqlite") as store:
+        d = run_search(recipe, store, threads=1, refine=False)
+    got = _proxy_results(tmp_path / "dask.sqlite", d.run_id)
+    full = _proxy_results(path / "s.sqlite", r.run_id)
+    assert len(got) == 4 and all(full[g] == v for g, v in got.items())
+
+
+def test_cli_json_and_bad_recipe(in_har_home, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**MICRO, "search": {"population": 2}}))
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--recipe", str(bad), "--store", str(tmp_path / "x.sqlite")])
+    assert exc.value.code == 4
+    err = capsys.readouterr().err.strip()
+    assert "bad.yaml: search: need population >= 4" in err and len(err.splitlines()) == 1
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({**MICRO, "search": {"population": 4, "offspring": 4, "generations": 1}}))
+    main(["search", "--recipe", str(good), "--store", str(tmp_path / "x.sqlite"), "--threads", "1", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["run_id"] == 1 and out["front"] and all("test_acc_mean" in p for p in out["front"])
