@@ -1,7 +1,7 @@
 """Bit-exactness on real data: models trained briefly on uci-har, their C run on 500 real test windows.
 
 Host, host under ASan/UBSan, and rv32 under qemu must each reproduce the numpy integer model's logits
-exactly. Accuracy is irrelevant here, so training is one float and one QAT epoch on a quarter of the
+exactly. Accuracy is irrelevant here, so training is one float and one QAT epoch on an eighth of the
 training windows; what matters is that the weights, scales and inputs are real.
 """
 
@@ -54,7 +54,7 @@ def trained(home):
     """genome -> Artifact of a model trained briefly on real uci-har (trained once per module)."""
     ds = load_dataset("uci-har", home)
     split = subject_split(ds, n_val_subjects=4, seed=0)
-    split = dataclasses.replace(split, train=split.train[::4])
+    split = dataclasses.replace(split, train=split.train[::8])
     cfg = TrainConfig(epochs_float=1, epochs_qat=1, batch_size=128, threads=2)
     cache = {}
 

@@ -35,6 +35,7 @@ PLAN_TARGET = {"gap8": "gap8", "rv32": "rv32", "host": "rv32"}
 PROJECT_FILE = "harx_project.json"
 UINT16_MAX = 2**16 - 1
 INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
 _COPIED = (
     "harx_ref.h",
     "harx_platform.h",
@@ -161,91 +162,99 @@ def _rows(items: list[str], per_line: int) -> str:
 
 
 class _Weights:
-    """Collects the const arrays of weights.c in the plan's sizes; each is declared once in weights.h."""
+    """The read-only data of weights.c in the plan's sizes: per-layer arrays, and one int32 constants table
+    (each conv's requant shift, the GAP's m and s, in layer order) that weights.h names with macros."""
 
     def __init__(self, align: int) -> None:
         self.align = align
         self.defs: list[str] = []
         self.decls: list[str] = []
-        self.names: list[str] = []
-        self.scalars: set[str] = set()
+        self.names: list[str] = []  # the arrays, in definition order
         self.sizes: dict[str, int] = {}
+        self.constants: list[tuple[str, int, str, int]] = []  # (macro, value, what, layer)
 
     def bytes_array(self, name: str, data: np.ndarray, comment: str) -> None:
         """Packed bytes, zero-padded to the alignment the plan rounds every array up to."""
         size = align_up(len(data), self.align)
         items = [f"0x{b:02x}" for b in data] + ["0x00"] * (size - len(data))
-        self._add(
-            name,
-            "uint8_t",
-            size,
-            f"/* {comment} */\nconst uint8_t {name}[{size}] HARX_ALIGNED = {{\n{_rows(items, 16)}\n}};",
-        )
+        body = f"const uint8_t {name}[{size}] HARX_ALIGNED = {{\n{_rows(items, 16)}\n}};"
+        self._add(name, f"extern const uint8_t {name}[{size}];", size, f"/* {comment} */\n{body}")
 
     def int32_array(self, name: str, values: np.ndarray, comment: str) -> None:
         items = [_c_int32(v) for v in values]
+        body = f"const int32_t {name}[{len(items)}] HARX_ALIGNED = {{\n{_rows(items, 8)}\n}};"
         self._add(
-            name,
-            "int32_t",
-            4 * len(items),
-            f"/* {comment} */\nconst int32_t {name}[{len(items)}] HARX_ALIGNED = {{\n{_rows(items, 8)}\n}};",
+            name, f"extern const int32_t {name}[{len(items)}];", 4 * len(items), f"/* {comment} */\n{body}"
         )
 
-    def int32_scalar(self, name: str, value: int, comment: str) -> None:
-        self.names.append(name)
-        self.scalars.add(name)
-        self.sizes[name] = 4
-        self.decls.append(f"extern const int32_t {name};")
-        self.defs.append(f"/* {comment} */\nconst int32_t {name} HARX_ALIGNED = {_c_int32(value)};")
+    def constant(self, macro: str, value: int, what: str, layer: int) -> None:
+        self.constants.append((macro, int(value), what, layer))
 
-    def _add(self, name: str, ctype: str, size: int, definition: str) -> None:
-        count = size if ctype == "uint8_t" else size // 4
+    def _add(self, name: str, decl: str, size: int, definition: str) -> None:
         self.names.append(name)
         self.sizes[name] = size
-        self.decls.append(f"extern const {ctype} {name}[{count}];")
+        self.decls.append(decl)
         self.defs.append(definition)
+
+    def layer_bytes(self, layer: int) -> int:
+        arrays = sum(size for name, size in self.sizes.items() if name.startswith(f"l{layer}_"))
+        return arrays + 4 * sum(1 for c in self.constants if c[3] == layer)
+
+    def header(self) -> str:
+        macros = "\n".join(
+            f"#define {macro} (harx_constants[{i}]) /* {what} */"
+            for i, (macro, _, what, _) in enumerate(self.constants)
+        )
+        return (
+            "/* weights.h: the read-only arrays of weights.c. */\n#ifndef HARX_WEIGHTS_H\n#define HARX_WEIGHTS_H\n\n"
+            "#include <stdint.h>\n\n" + "\n".join(self.decls) + "\n\n/* int32 constants, in layer order. */\n"
+            f"extern const int32_t harx_constants[{len(self.constants)}];\n{macros}\n\n#endif\n"
+        )
+
+    def source(self, intro: str) -> str:
+        rows = "\n".join(f"    {_c_int32(v)}, /* {macro}: {what} */" for macro, v, what, _ in self.constants)
+        table = f"const int32_t harx_constants[{len(self.constants)}] HARX_ALIGNED = {{\n{rows}\n}};"
+        return (
+            f'{intro}\n#include "weights.h"\n\n#include "harx_platform.h"\n\n'
+            + "\n\n".join([*self.defs, table])
+            + "\n"
+        )
 
 
 def _weights(steps: list[_Step], align: int) -> _Weights:
     w = _Weights(align)
     for st in steps:
-        layer, p = st.layer, f"l{st.index}"
+        layer, i = st.layer, st.index
         if isinstance(layer, IntConv):
             w.bytes_array(
-                f"{p}_weights",
+                f"l{i}_weights",
                 pack(layer.weights, layer.w_bits),
-                f"layer {st.index}: {layer.w_bits}-bit weights [ch_out][k][ch_in], packed",
+                f"layer {i}: {layer.w_bits}-bit weights [ch_out][k][ch_in], packed",
             )
-            w.int32_array(f"{p}_kappa", layer.kappa, f"layer {st.index}: requant multipliers kappa[ch_out]")
+            w.int32_array(f"l{i}_kappa", layer.kappa, f"layer {i}: requant multipliers kappa[ch_out]")
             w.int32_array(
-                f"{p}_lambda", layer.lam, f"layer {st.index}: requant offsets lambda[ch_out] (bias folded in)"
+                f"l{i}_lambda", layer.lam, f"layer {i}: requant offsets lambda[ch_out] (bias folded in)"
             )
-            w.int32_scalar(f"{p}_shift", layer.shift, f"layer {st.index}: requant shift")
+            w.constant(f"HARX_L{i}_SHIFT", layer.shift, f"layer {i}: conv requant shift", i)
         elif isinstance(layer, IntGap):
-            w.int32_scalar(
-                f"{p}_lambda",
-                layer.m * st.spec.lin,
-                f"layer {st.index}: global average pool multiplier m={layer.m} times the "
-                f"{st.spec.lin}-sample pool (pulp_nn_avgpool divides lambda by the pool size)",
-            )
-            w.int32_scalar(f"{p}_shift", layer.shift, f"layer {st.index}: global average pool shift")
+            if layer.m * st.spec.lin > INT32_MAX:
+                raise ConfigError(
+                    f"layer {i}: GAP multiplier {layer.m} x {st.spec.lin} samples exceeds int32"
+                )
+            w.constant(f"HARX_L{i}_GAP_M", layer.m, f"layer {i}: global average pool multiplier m", i)
+            w.constant(f"HARX_L{i}_GAP_SHIFT", layer.shift, f"layer {i}: global average pool shift", i)
         elif isinstance(layer, IntLinear):
             w.bytes_array(
-                f"{p}_weights",
+                f"l{i}_weights",
                 pack(layer.weights, layer.w_bits),
-                f"layer {st.index}: {layer.w_bits}-bit classifier weights [class][feature], packed",
+                f"layer {i}: {layer.w_bits}-bit classifier weights [class][feature], packed",
             )
-            w.int32_array(f"{p}_bias", layer.bias, f"layer {st.index}: int32 classifier bias[class]")
-        _check_plan_sizes(st, w)
+            w.int32_array(f"l{i}_bias", layer.bias, f"layer {i}: int32 classifier bias[class]")
+        if w.layer_bytes(i) != st.mem.ro_bytes:  # both come from the same shapes: a mismatch is a harx bug
+            raise RuntimeError(
+                f"layer {i}: weights.c holds {w.layer_bytes(i)} B, the memory plan {st.mem.ro_bytes} B"
+            )
     return w
-
-
-def _check_plan_sizes(st: _Step, w: _Weights) -> None:
-    """The arrays just declared for a layer must be exactly the plan's (a mismatch is a harx bug)."""
-    p, m = f"l{st.index}", st.mem
-    got = sum(size for name, size in w.sizes.items() if name.startswith(f"{p}_"))
-    if got != m.ro_bytes:
-        raise RuntimeError(f"layer {st.index}: weights.c declares {got} B, the memory plan {m.ro_bytes} B")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -302,7 +311,7 @@ def _call(st: _Step, ro: dict[str, str]) -> str:
             f"(int32_t *){ro[p + '_kappa']}",
             f"(int32_t *){ro[p + '_lambda']}",
             "0",
-            f"(uint16_t){p}_shift",
+            f"(uint16_t)HARX_L{st.index}_SHIFT",
             str(in_x),
             str(in_y),
             str(spec.cin),
@@ -325,7 +334,8 @@ def _call(st: _Step, ro: dict[str, str]) -> str:
         s_x, s_y = _dims(st, spec.stride)
         head = [_slot_ptr(m.input, "uint8_t *"), _slot_ptr(m.output, "uint8_t *")]
         if isinstance(layer, IntGap):
-            head += [f"{p}_lambda", f"(uint16_t){p}_shift", "0"]
+            # pulp_nn_avgpool multiplies by lambda / pool size: lambda = m * pool size gives m exactly.
+            head += [f"HARX_L{st.index}_GAP_M * {spec.kernel}", f"(uint16_t)HARX_L{st.index}_GAP_SHIFT", "0"]
         dims = [in_x, in_y, spec.cin, out_x, out_y, k_x, k_y, 0, 0, 0, 0, s_x, s_y]
         args = head + list(map(str, dims)) + (["1"] if isinstance(layer, IntGap) else [])
     else:
@@ -351,7 +361,7 @@ def _call(st: _Step, ro: dict[str, str]) -> str:
 
 def _staging(st: _Step, w: _Weights) -> tuple[list[str], dict[str, str]]:
     """On a DMA target (staging buffer in the plan), copy the layer's arrays into it and read them there."""
-    arrays = [n for n in w.names if n.startswith(f"l{st.index}_") and n not in w.scalars]
+    arrays = [n for n in w.names if n.startswith(f"l{st.index}_")]
     if not st.mem.staged_bytes:
         return [], {n: n for n in arrays}
     lines, ptrs, off = [], {}, 0
@@ -562,11 +572,11 @@ def generate(artifact: Artifact, out_dir: str | Path, target: str, windows: np.n
     files = {
         "network.h": _network_h(model, mp, genome.text()),
         "network.c": _network_c(steps, weights, mp, genome.text(), target),
-        "weights.h": "/* weights.h: the read-only arrays of weights.c. */\n#ifndef HARX_WEIGHTS_H\n"
-        "#define HARX_WEIGHTS_H\n\n#include <stdint.h>\n\n" + "\n".join(weights.decls) + "\n\n#endif\n",
-        "weights.c": f"/* weights.c: {genome.text()}, generated by harx {__version__}; every array 4-byte "
-        f'aligned and padded as the memory plan counts it ({mp.ro_bytes} bytes). */\n#include "weights.h"\n\n'
-        '#include "harx_platform.h"\n\n' + "\n\n".join(weights.defs) + "\n",
+        "weights.h": weights.header(),
+        "weights.c": weights.source(
+            f"/* weights.c: {genome.text()}, generated by harx {__version__}; every array 4-byte aligned and "
+            f"padded as the memory plan counts it ({mp.ro_bytes} bytes). */"
+        ),
         "harx_kernels.h": _kernels_h(kernels),
         "test_data.h": test_h,
         "test_data.c": test_c,
@@ -595,7 +605,7 @@ def generate(artifact: Artifact, out_dir: str | Path, target: str, windows: np.n
         window_count=len(windows),
         expected_classes=np.argmax(expected, axis=1),
         expected_checksums=logits_checksum(expected),
-        weight_symbols=tuple(weights.names),
+        weight_symbols=(*weights.names, "harx_constants"),
         buffer_symbols=tuple(buffers),
     )
     files[PROJECT_FILE] = json.dumps(_project_meta(project, artifact), indent=1) + "\n"
