@@ -23,6 +23,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     augment_scale: float = 0.1  # per-window, per-channel amplitude jitter (+-10%); 0 disables
     augment_noise: float = 0.02  # Gaussian noise in normalized units; 0 disables
+    exit_loss_weight: float = 1.0  # weight of each early-exit head's loss (networks with exits only)
     backend: str = "torch"
     threads: int = 2
 

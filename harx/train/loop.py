@@ -61,6 +61,17 @@ def _augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator) -> torch.Ten
     return x
 
 
+def _loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """Cross-entropy of the final head, plus ``exit_loss_weight`` times each early-exit head's."""
+    if not getattr(model, "exit_heads", None):
+        return F.cross_entropy(model(xb), yb, label_smoothing=cfg.label_smoothing)
+    logits, exits = model(xb, with_exits=True)
+    loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+    for e in exits.values():
+        loss = loss + cfg.exit_loss_weight * F.cross_entropy(e, yb, label_smoothing=cfg.label_smoothing)
+    return loss
+
+
 def fit(
     model: nn.Module,
     x_train: torch.Tensor,
@@ -91,7 +102,7 @@ def fit(
             if len(idx) < 2:  # BatchNorm needs more than one sample
                 continue
             xb = _augment(x_train[idx], cfg, g)
-            loss = F.cross_entropy(model(xb), y_train[idx], label_smoothing=cfg.label_smoothing)
+            loss = _loss(model, xb, y_train[idx], cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
