@@ -22,7 +22,9 @@ from harx.paths import default_store_path
 
 
 def command(
-    candidate: int = typer.Argument(None, help="A candidate id in the store (or give --artifact)."),
+    candidate: int = typer.Argument(
+        None, metavar="CANDIDATE_ID", help="A candidate id in the store (or give --artifact)."
+    ),
     artifact: Path = typer.Option(
         None, "--artifact", "-a", help="An artifact directory from `harx quantize`."
     ),

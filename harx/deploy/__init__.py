@@ -1,13 +1,28 @@
 """Deployment: the C project of an integer model (PULP-NN-mixed kernel API), built and checked bit for bit.
 
-    from harx.deploy import generate, test_windows
-    windows = test_windows(artifact, 500)
-    project = generate(artifact, "out/", "rv32", windows)
+    from harx.deploy import deploy, generate, run, test_windows
+    result = deploy("artifacts/c16k5p2w8a8-gapw8", "rv32", "out/", windows=500, run_builds=True)
+    result.bit_exact, result.runs[0].instructions.mean, result.runs[0].sizes
 
 See docs/deploy.md.
 """
 
 from harx.deploy.codegen import DEPLOY_TARGETS, Project, generate, logits_checksum
 from harx.deploy.kernels import Kernel
+from harx.deploy.pipeline import DeployResult, deploy, test_windows
+from harx.deploy.toolchain import ElfSizes, InstructionCount, RunResult, run
 
-__all__ = ["DEPLOY_TARGETS", "Kernel", "Project", "generate", "logits_checksum"]
+__all__ = [
+    "DEPLOY_TARGETS",
+    "DeployResult",
+    "ElfSizes",
+    "InstructionCount",
+    "Kernel",
+    "Project",
+    "RunResult",
+    "deploy",
+    "generate",
+    "logits_checksum",
+    "run",
+    "test_windows",
+]
