@@ -14,11 +14,13 @@ from harx.cli.app import main
 from harx.cost import estimate
 from harx.deploy import Kernel, generate, logits_checksum
 from harx.deploy.kernels import fill
+from harx.deploy.pipeline import best_candidate
 from harx.deploy.synthetic import random_model, random_windows
 from harx.deploy.toolchain import missing_tools, run
-from harx.errors import ConfigError
+from harx.errors import ConfigError, StoreError
 from harx.models.genome import BITS
 from harx.quant.artifact import Artifact
+from harx.store import CandidateRecord, Store
 
 
 def artifact_of(genome, channels=9, length=128, classes=6, seed=0):
@@ -186,7 +188,10 @@ def test_bad_input_is_a_one_line_error_and_writes_nothing(tmp_path):
 def test_cli_needs_exactly_one_source(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["deploy", "--target", "rv32", "-o", str(tmp_path / "o")])
-    assert exc.value.code == 4 and "exactly one of CANDIDATE_ID or --artifact" in capsys.readouterr().err
+    assert (
+        exc.value.code == 4
+        and "exactly one of CANDIDATE_ID, --artifact PATH or --best" in capsys.readouterr().err
+    )
     with pytest.raises(SystemExit) as exc:
         main(
             ["deploy", "--artifact", str(tmp_path / "missing"), "--target", "rv32", "-o", str(tmp_path / "o")]
@@ -207,6 +212,36 @@ def test_cli_needs_exactly_one_source(tmp_path, capsys):
         )
     assert exc.value.code == 5 and "no candidate store" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tmp_path / "none.sqlite").exists()
+
+
+def _candidate(genome, stage, metrics, artifact="art"):
+    return CandidateRecord(
+        genome=genome,
+        dataset="uci-har",
+        dataset_fingerprint="f",
+        train_config={"epochs_float": 1},
+        stage=stage,
+        status="ok",
+        metrics=metrics,
+        artifact_path=artifact,
+    )
+
+
+def test_best_candidate_ranks_refined_by_test_accuracy_else_proxy_by_validation(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        p1 = store.add_candidate(_candidate("c8k3w8a8-gapw8", "proxy", {"val_acc": 0.90}))
+        p2 = store.add_candidate(_candidate("c8k5w8a8-gapw8", "proxy", {"val_acc": 0.95}))
+        store.add_candidate(_candidate("c8k7w8a8-gapw8", "proxy", {"val_acc": 0.99}, artifact=None))
+    assert best_candidate(path) == p2 and p1 < p2
+    with Store(path) as store:
+        r1 = store.add_candidate(_candidate("c8k3w8a8-gapw8", "refine", {"test_acc_mean": 0.91}))
+        store.add_candidate(_candidate("c8k5w8a8-gapw8", "refine", {"test_acc_mean": 0.91}))
+    assert best_candidate(path) == r1  # refined candidates first; a tie goes to the lower id
+    empty = tmp_path / "empty.sqlite"
+    Store(empty).close()
+    with pytest.raises(StoreError, match="no candidate with an artifact"):
+        best_candidate(empty)
 
 
 # ---- builds: every kernel combination bit-exact, under sanitizers, on rv32 ------------------------------

@@ -95,6 +95,7 @@ def test_cli_deploys_a_stored_candidate_and_attaches_its_measurements(
                 train_config=art.train_config,
                 stage="refine",
                 status="ok",
+                metrics={"test_acc_mean": 0.9},
                 artifact_path=str(path),
             )
         )
@@ -124,6 +125,9 @@ def test_cli_deploys_a_stored_candidate_and_attaches_its_measurements(
     assert measured["instructions_per_inference"] == rv32["instructions"]["mean"] > 0
     assert measured["weights_bytes"] == rv32["sizes"]["weights_bytes"] == report["memory_plan"]["ro_bytes"]
     assert measured["windows"] == 40 and measured["mismatched_windows"] == 0
+    # --best picks the same (only) candidate, as `make demo` does.
+    main(["deploy", "--best", *args[2:], "--windows", "5", "--json"])
+    assert json.loads(capsys.readouterr().out)["candidate"] == cid
 
 
 def test_cli_deploys_an_artifact_for_the_host_under_sanitizers(trained, home, tmp_path, monkeypatch, capsys):

@@ -14,6 +14,7 @@ from harx.deploy.pipeline import (
     DEFAULT_WINDOWS,
     DeployResult,
     attach_measurements,
+    best_candidate,
     candidate_artifact,
     deploy,
 )
@@ -23,10 +24,13 @@ from harx.paths import default_store_path
 
 def command(
     candidate: int = typer.Argument(
-        None, metavar="CANDIDATE_ID", help="A candidate id in the store (or give --artifact)."
+        None, metavar="CANDIDATE_ID", help="A candidate id in the store (or --artifact, --best)."
     ),
     artifact: Path = typer.Option(
         None, "--artifact", "-a", help="An artifact directory from `harx quantize`."
+    ),
+    best: bool = typer.Option(
+        False, "--best", help="The store's most accurate candidate (refined: test accuracy; else validation)."
     ),
     target: str = typer.Option(..., "--target", "-t", help=f"One of {', '.join(DEPLOY_TARGETS)}."),
     out_dir: Path = typer.Option(
@@ -46,27 +50,30 @@ def command(
 
     With --run it is built and run on real test windows and every logit is compared with the numpy
     integer model; rv32 runs also count instructions per inference exactly and report ELF sizes, and
-    when deploying a stored CANDIDATE those measurements are attached to it.
+    when deploying a stored candidate (CANDIDATE_ID or --best) those measurements are attached to it.
     """
-    if (candidate is None) == (artifact is None):
-        raise ConfigError("give exactly one of CANDIDATE_ID or --artifact PATH")
+    if (candidate is not None) + (artifact is not None) + best != 1:
+        raise ConfigError("give exactly one of CANDIDATE_ID, --artifact PATH or --best")
     store_path = store or default_store_path()
+    if best:
+        candidate = best_candidate(store_path)
     source = artifact if artifact is not None else candidate_artifact(store_path, candidate)
     result = deploy(source, target, out_dir, windows=windows, run_builds=run_builds, sanitize=sanitize)
     attached = (
         attach_measurements(store_path, candidate, result) if candidate is not None and result.runs else []
     )
     if as_json:
-        print_json(_json(result, attached))
+        print_json(_json(result, candidate, attached))
     else:
-        render(result, attached)
+        render(result, candidate, attached)
     if result.runs and not result.bit_exact:
         raise typer.Exit(1)
 
 
-def _json(r: DeployResult, attached: list[str]) -> dict:
+def _json(r: DeployResult, candidate: int | None, attached: list[str]) -> dict:
     p = r.project
     return {
+        "candidate": candidate,
         "project": str(p.path),
         "target": p.target,
         "genome": p.genome,
@@ -94,9 +101,10 @@ def _json(r: DeployResult, attached: list[str]) -> dict:
     }
 
 
-def render(r: DeployResult, attached: list[str]) -> None:
+def render(r: DeployResult, candidate: int | None, attached: list[str]) -> None:
     p = r.project
-    out.print(f"[bold]{p.genome}[/] for {p.target}: {p.path}", highlight=False)
+    source = "" if candidate is None else f" (candidate {candidate})"
+    out.print(f"[bold]{p.genome}[/]{source} for {p.target}: {p.path}", highlight=False)
     out.print(f"kernels: {', '.join(p.kernels)}", highlight=False)
     out.print(
         f"memory plan ({p.plan.target}): flash {p.plan.ro_bytes:,} B of arrays, RAM {p.plan.ram_bytes:,} B; "

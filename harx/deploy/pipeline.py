@@ -104,11 +104,34 @@ def measurements(result: DeployResult) -> dict[str, dict]:
     return out
 
 
-def candidate_artifact(store_path: str | Path, candidate_id: int) -> Path:
-    """The artifact directory of a stored candidate (StoreError if it has none)."""
+# Which accuracy ranks the stored candidates of a stage (the metric names the search stores).
+BEST_BY = (("refine", "test_acc_mean"), ("proxy", "val_acc"))
+
+
+def _open_store(store_path: str | Path) -> Store:
     if not Path(store_path).is_file():
         raise StoreError(f"{store_path}: no candidate store here (give --store PATH)")
-    with Store(store_path) as store:
+    return Store(store_path)
+
+
+def best_candidate(store_path: str | Path) -> int:
+    """The id of the most accurate stored candidate with an artifact (status ok): refined candidates by mean
+    test accuracy when there are any, else proxy candidates by validation accuracy; ties to the lowest id."""
+    with _open_store(store_path) as store:
+        for stage, metric in BEST_BY:
+            ranked = [
+                (-float(r.metrics[metric]), r.id)
+                for r in store.candidates(stage=stage, status="ok")
+                if r.artifact_path and metric in r.metrics
+            ]
+            if ranked:
+                return min(ranked)[1]
+    raise StoreError(f"{store_path}: no candidate with an artifact and an accuracy to rank it by")
+
+
+def candidate_artifact(store_path: str | Path, candidate_id: int) -> Path:
+    """The artifact directory of a stored candidate (StoreError if it has none)."""
+    with _open_store(store_path) as store:
         rec = store.get_candidate(candidate_id)
     if not rec.artifact_path:
         raise StoreError(
