@@ -23,8 +23,14 @@ from harx.train import TrainConfig
 
 SIZES = {
     "small": ("c8k5p2w{w1}a{a}-c8k5p2w{w}a{a}-gapw{h}", "c8k5p2w8a4-c8k5p2w4a8-gapw8"),
-    "medium": ("c8k5p2w{w1}a{a}-c12k5p2w{w}a{a}-c12k5p2w{w}a{a}-gapw{h}", "c8k5p2w8a8-c12k5p2w4a4-c12k5p2w2a4-gapw8"),
-    "large": ("c16k5p2w{w1}a{a}-c24k5p2w{w}a{a}-c32k5p2w{w}a{a}-gapw{h}", "c16k5p2w8a8-c24k5p2w4a4-c32k5p2w2a4-gapw4"),
+    "medium": (
+        "c8k5p2w{w1}a{a}-c12k5p2w{w}a{a}-c12k5p2w{w}a{a}-gapw{h}",
+        "c8k5p2w8a8-c12k5p2w4a4-c12k5p2w2a4-gapw8",
+    ),
+    "large": (
+        "c16k5p2w{w1}a{a}-c24k5p2w{w}a{a}-c32k5p2w{w}a{a}-gapw{h}",
+        "c16k5p2w8a8-c24k5p2w4a4-c32k5p2w2a4-gapw4",
+    ),
 }
 
 
@@ -50,15 +56,30 @@ def main() -> None:
     for size, bits, text in genomes():
         trained = train_model(parse_genome(text), ds, split, cfg, seed=args.seed)
         ev = evaluate(trained, ds, split)
-        rows.append({
-            "size": size, "bits": bits, "genome": text,
-            "float_acc": ev.float_test.accuracy, "fq_acc": ev.fq_test.accuracy, "int_acc": ev.int_test.accuracy,
-            "int_f1": ev.int_test.macro_f1, "int_minus_fq_pp": 100 * (ev.int_test.accuracy - ev.fq_test.accuracy),
-            "weight_bytes": ev.weight_bytes, "params": ev.params, "train_seconds": ev.train_seconds,
-        })
+        rows.append(
+            {
+                "size": size,
+                "bits": bits,
+                "genome": text,
+                "float_acc": ev.float_test.accuracy,
+                "fq_acc": ev.fq_test.accuracy,
+                "int_acc": ev.int_test.accuracy,
+                "int_f1": ev.int_test.macro_f1,
+                "int_minus_fq_pp": 100 * (ev.int_test.accuracy - ev.fq_test.accuracy),
+                "weight_bytes": ev.weight_bytes,
+                "params": ev.params,
+                "train_seconds": ev.train_seconds,
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
-    meta = {"dataset": ds.name, "fingerprint": ds.fingerprint, "train_config": cfg.as_dict(), "seed": args.seed,
-            "machine": f"{platform.machine()} {platform.processor()}", "date": time.strftime("%Y-%m-%d")}
+    meta = {
+        "dataset": ds.name,
+        "fingerprint": ds.fingerprint,
+        "train_config": cfg.as_dict(),
+        "seed": args.seed,
+        "machine": f"{platform.machine()} {platform.processor()}",
+        "date": time.strftime("%Y-%m-%d"),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = [
