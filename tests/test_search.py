@@ -239,3 +239,40 @@ def test_cli_json_and_bad_recipe(in_har_home, tmp_path, capsys):
     main(["search", "--recipe", str(good), "--store", str(tmp_path / "x.sqlite"), "--threads", "1", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert out["run_id"] == 1 and out["front"] and all("test_acc_mean" in p for p in out["front"])
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(in_har_home, tmp_path):
+    store_path = tmp_path / "int.sqlite"
+    recipe_path = tmp_path / "micro.yaml"
+    recipe_path.write_text(yaml.safe_dump(MICRO))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harx",
+            "search",
+            "--recipe",
+            str(recipe_path),
+            "--store",
+            str(store_path),
+            "--threads",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if store_path.exists():
+            with Store(store_path) as s:
+                if s.runs():
+                    break
+    time.sleep(2)  # inside the search loop by now
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert f"harx search --resume 1 --store {store_path}" in err
+    with Store(store_path) as s:
+        assert s.get_run(1).status == "interrupted"

@@ -69,8 +69,10 @@ def command(
             runs = store.runs()
             rid = resume if resume is not None else (runs[-1].id if runs else "?")
             err.print(
-                f"[yellow]interrupted[/]; completed candidates are stored. Resume with: "
-                f"harx search --resume {rid}" + (f" --store {store_path}" if store_path else "")
+                f"[yellow]interrupted[/]; completed candidates are stored. Resume with: harx search --resume {rid}"
+                + (f" --store {store_path}" if store_path else ""),
+                soft_wrap=True,
+                highlight=False,
             )
             sys.exit(130)
     if as_json:
