@@ -27,37 +27,10 @@ from harx.quant.export import export_net, input_codes
 from harx.quant.integer import IntegerModel
 from harx.quant.layers import QuantNet, normalize
 from harx.train.config import TrainConfig
-from harx.train.loop import EpochLog, History, fit, predict, seed_everything
+from harx.train.loop import EpochLog, History, fit, predict, seed_everything, split_tensors
 from harx.train.metrics import Scores, score
 
 CALIBRATION_WINDOWS = 2048
-
-
-@dataclass
-class SplitTensors:
-    """Normalized tensors of one subject split, with the training-split statistics used."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-
-
-def split_tensors(ds, split) -> SplitTensors:
-    """Normalization statistics come from the training windows of ``split`` only."""
-    xtr = ds.X[split.train]
-    mean = xtr.mean(axis=(0, 2)).astype(np.float32)
-    std = np.maximum(xtr.std(axis=(0, 2)), 1e-6).astype(np.float32)
-    return SplitTensors(
-        normalize(torch.from_numpy(xtr), mean, std),
-        torch.from_numpy(ds.y[split.train].astype(np.int64)),
-        normalize(torch.from_numpy(ds.X[split.val]), mean, std),
-        ds.y[split.val].astype(np.int64),
-        mean,
-        std,
-    )
 
 
 @dataclass
@@ -130,41 +103,13 @@ def train_model(
     t = split_tensors(ds, split)
     net = build(genome, ds.n_channels, ds.window, ds.n_classes, exits)
     history = History()
-    float_val = fit(
-        net,
-        t.x_train,
-        t.y_train,
-        t.x_val,
-        t.y_val,
-        ds.n_classes,
-        cfg,
-        "float",
-        cfg.epochs_float,
-        cfg.lr,
-        g,
-        history,
-        on_epoch,
-    )
+    float_val = fit(net, t, ds.n_classes, cfg, "float", cfg.epochs_float, cfg.lr, g, history, on_epoch)
     float_state = copy.deepcopy(net.state_dict())
     calib = t.x_train[torch.randperm(len(t.x_train), generator=g)[:CALIBRATION_WINDOWS]]
     net.eval()
     net.calibrate(calib, backend)
     net.set_quantized(True, backend)
-    fq_val = fit(
-        net,
-        t.x_train,
-        t.y_train,
-        t.x_val,
-        t.y_val,
-        ds.n_classes,
-        cfg,
-        "qat",
-        cfg.epochs_qat,
-        cfg.lr_qat,
-        g,
-        history,
-        on_epoch,
-    )
+    fq_val = fit(net, t, ds.n_classes, cfg, "qat", cfg.epochs_qat, cfg.lr_qat, g, history, on_epoch)
     net.eval()
     integer = export_net(net, ds.n_channels, ds.window)
     return TrainedModel(

@@ -12,8 +12,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harx.quant.layers import normalize
 from harx.train.config import TrainConfig
 from harx.train.metrics import Scores, score
+
+
+@dataclass
+class SplitTensors:
+    """Normalized tensors of one subject split, with the training-split statistics used."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def split_tensors(ds, split) -> SplitTensors:
+    """Normalization statistics come from the training windows of ``split`` only."""
+    xtr = ds.X[split.train]
+    mean = xtr.mean(axis=(0, 2)).astype(np.float32)
+    std = np.maximum(xtr.std(axis=(0, 2)), 1e-6).astype(np.float32)
+    return SplitTensors(
+        normalize(torch.from_numpy(xtr), mean, std),
+        torch.from_numpy(ds.y[split.train].astype(np.int64)),
+        normalize(torch.from_numpy(ds.X[split.val]), mean, std),
+        ds.y[split.val].astype(np.int64),
+        mean,
+        std,
+    )
 
 
 @dataclass
@@ -78,10 +106,7 @@ def _loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig
 
 def fit(
     model: nn.Module,
-    x_train: torch.Tensor,
-    y_train: torch.Tensor,
-    x_val: torch.Tensor,
-    y_val: np.ndarray,
+    data: SplitTensors,
     n_classes: int,
     cfg: TrainConfig,
     phase: str,
@@ -92,6 +117,7 @@ def fit(
     on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> Scores:
     """Train ``model`` in place for up to ``epochs``; restore the weights of the best validation macro-F1."""
+    x_train, y_train, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     best_key, best_state, best_epoch, best_scores = (-1.0, 0.0), None, -1, None
