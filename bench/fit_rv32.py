@@ -16,20 +16,29 @@ linear terms are a two-way additive model in weight and activation bits, defined
 
 Reported: Spearman rank correlation and mean absolute percentage error of predicted against measured
 instructions per inference, in-sample (the written YAML through harx.cost.estimate) and leave-one-genome-
-out (refit without the genome, predict it). Memory: the ELF's .text/.rodata/.data/.bss and its weights
-and buffers against the cost model's flash and RAM estimates.
+out (refit without the genome, predict it), for the cost model's terms and for those terms plus each
+candidate term of CANDIDATES (a refinement the model adopts only if it fits as well or better; the
+candidates are reported, never written). Memory: the ELF's .text/.rodata/.data/.bss and its weights and
+buffers against the cost model's flash and RAM estimates.
 
-    .venv/bin/python bench/fit_rv32.py                  # 40 genomes, writes the YAML and the results
+Written: the values of rv32.yaml's coefficients, its `references.rv32_fit` (date, method, accuracy) and,
+when a value changed, its `version`; the same for gap8.yaml's `ref_*` coefficients, which price harx's
+reference conv that the gap8 C runs on core 0 for dilated convs (the same C loops); the results in
+bench/results/rv32_fit.{md,json}.
+
+    .venv/bin/python bench/fit_rv32.py                  # 40 genomes, writes the YAMLs and the results
     .venv/bin/python bench/fit_rv32.py --genomes 20 --no-write
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import re
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +48,7 @@ from scipy.optimize import nnls
 from scipy.stats import spearmanr
 
 from harx.cost import estimate, instruction_terms
+from harx.cost.kernels import REF_CONV_TERMS, REF_PREFIX
 from harx.cost.target import TARGETS_DIR, read_target_file
 from harx.deploy import generate
 from harx.deploy.synthetic import random_model, random_windows
@@ -50,6 +60,7 @@ from harx.quant.artifact import Artifact
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 YAML = TARGETS_DIR / "rv32.yaml"
+GAP8_YAML = TARGETS_DIR / "gap8.yaml"
 IN_CHANNELS, IN_LEN, N_CLASSES = 9, 128, 6
 WINDOWS = 2
 # Instructions per class of harx_infer's argmax loop in the rv32 disassembly (sll, add, lw, lw, addi, bge,
@@ -57,6 +68,10 @@ WINDOWS = 2
 ARGMAX_PER_CLASS = 8.0
 # Held out of the fit (see the module docstring): coefficient -> value.
 HELD = {"argmax_class": ARGMAX_PER_CLASS, "linear_act_b8": 0.0}
+# Terms the cost model does not have, fitted next to it to test whether they earn a place in it: `tap`
+# counts the kernel taps of each conv output pixel (the reference conv tests each tap's bounds and calls
+# the unpack or zero-fill loop once per tap, a cost the model's `pixel` term absorbs).
+CANDIDATES = {"tap": lambda spec: spec.lout * spec.kernel if spec.kind == "conv" else 0}
 
 
 @dataclass
@@ -119,31 +134,40 @@ def measure(genome: Genome, seed: int, work: Path) -> Measured:
     )
 
 
-def layer_terms(specs: list) -> list[dict[str, float]]:
-    """Event counts of each layer sample, as the per-layer measurements split an inference."""
-    rows = [dict(instruction_terms(s)) for s in specs]
+def layer_terms(specs: list, extra: tuple[str, ...] = ()) -> list[dict[str, float]]:
+    """Event counts of each layer sample, as the per-layer measurements split an inference, plus the
+    ``extra`` candidate terms."""
+    rows = [{**instruction_terms(s), **{name: CANDIDATES[name](s) for name in extra}} for s in specs]
     rows[0]["inference"] = rows[0].get("inference", 0) + 1
     rows[-1]["argmax_class"] = rows[-1].get("argmax_class", 0) + specs[-1].cout
     return rows
 
 
-def fit(samples: list[Measured], names: list[str]) -> dict[str, float]:
+def fit(samples: list[Measured], names: list[str], extra: tuple[str, ...] = ()) -> dict[str, float]:
     """NNLS on relative residuals over every layer sample; HELD coefficients fixed."""
+    names = [*names, *extra]
     free = [n for n in names if n not in HELD]
     rows, y = [], []
     for m in samples:
-        for terms, measured in zip(layer_terms(m.specs), m.per_layer, strict=True):
-            held = sum(HELD[k] * v for k, v in terms.items() if k in HELD)
+        for terms, measured in zip(layer_terms(m.specs, extra), m.per_layer, strict=True):
+            fixed = sum(HELD[k] * v for k, v in terms.items() if k in HELD)
             rows.append([terms.get(n, 0) / measured for n in free])
-            y.append((measured - held) / measured)
+            y.append((measured - fixed) / measured)
     coef, _ = nnls(np.array(rows), np.array(y), maxiter=50 * len(free))
     out = dict(zip(free, coef.tolist(), strict=True))
     out.update(HELD)
-    return out
+    return {n: out[n] for n in names}
 
 
-def predict(m: Measured, coef: dict[str, float]) -> float:
-    return sum(coef[k] * v for terms in layer_terms(m.specs) for k, v in terms.items())
+def leave_one_out(samples: list[Measured], names: list[str], extra: tuple[str, ...] = ()) -> list[float]:
+    """Each genome predicted by a fit to the other genomes."""
+    return [
+        predict(m, fit(samples[:i] + samples[i + 1 :], names, extra), extra) for i, m in enumerate(samples)
+    ]
+
+
+def predict(m: Measured, coef: dict[str, float], extra: tuple[str, ...] = ()) -> float:
+    return sum(coef[k] * v for terms in layer_terms(m.specs, extra) for k, v in terms.items())
 
 
 def metrics(pred: list[float], meas: list[float]) -> dict[str, float]:
@@ -155,16 +179,52 @@ def metrics(pred: list[float], meas: list[float]) -> dict[str, float]:
     }
 
 
-def write_yaml(coef: dict[str, float]) -> None:
-    """Rewrite the value of each coefficient line and nothing else (the file's structure and sources belong
-    to the cost model, docs/cost-model.md); the fit's provenance is bench/results/rv32_fit.md."""
-    text = YAML.read_text()
+def provenance(r: dict) -> str:
+    """The text of a target's ``references.rv32_fit``: where, when, how, and how well."""
+    ins, loo = r["metrics_in_sample"], r["metrics_leave_one_genome_out"]
+    return (
+        f"bench/results/rv32_fit.md, written by bench/fit_rv32.py on {r['date']}: non-negative least squares "
+        f"on relative residuals of the exact per-layer instruction counts (qemu-riscv32 TCG plugin) of "
+        f"{r['genomes']} networks harx deploy generated (random genomes, 9 x 128 input, 6 classes, rv32imc "
+        f"-O2). Instructions per inference, predicted vs measured: Spearman {ins['spearman']:.4f}, MAPE "
+        f"{ins['mape_pct']:.2f}% in-sample; Spearman {loo['spearman']:.4f}, MAPE {loo['mape_pct']:.2f}% "
+        f"leave-one-genome-out."
+    )
+
+
+def write_values(path: Path, coef: dict[str, str]) -> None:
+    """Rewrite the value of each ``{name: value}`` coefficient line, whose source must cite rv32_fit, and
+    bump ``version`` when a value changed; the file's structure and the sources belong to the cost model
+    (docs/cost-model.md)."""
+    text = path.read_text()
+    changed = False
     for name, value in coef.items():
-        pattern = re.compile(rf"^(  {name}: \{{value: )[^,]+(, source: .*\}})$", re.MULTILINE)
-        if not pattern.search(text):
-            raise SystemExit(f"{YAML}: no one-line '{name}: {{value: ..., source: ...}}' entry to rewrite")
-        text = pattern.sub(lambda mt, v=value: f"{mt.group(1)}{v:.4g}{mt.group(2)}", text)
-    YAML.write_text(text)
+        pattern = re.compile(
+            rf'^(  {name}: \{{value: )([^,]+)(, source: "[^"]*rv32_fit[^"]*"\}})$', re.MULTILINE
+        )
+        found = pattern.search(text)
+        if not found:
+            raise SystemExit(
+                f"{path}: no one-line '{name}: {{value: ..., source: \"...rv32_fit...\"}}' entry"
+            )
+        changed |= float(found.group(2)) != float(value)
+        text = pattern.sub(lambda mt, v=value: f"{mt.group(1)}{v}{mt.group(3)}", text)
+    if changed:
+        version = re.compile(r"^version: (\d+)$", re.MULTILINE)
+        text = version.sub(lambda mt: f"version: {int(mt.group(1)) + 1}", text, count=1)
+    path.write_text(text)
+
+
+def write_reference(path: Path, reference: str) -> None:
+    """Rewrite the file's ``references.rv32_fit`` entry (a folded block)."""
+    text = path.read_text()
+    block = re.compile(r"^  rv32_fit: >-\n(?:    .*\n)+", re.MULTILINE)
+    if not block.search(text):
+        raise SystemExit(f"{path}: no 'references.rv32_fit' entry to rewrite")
+    wrapped = textwrap.fill(
+        reference, width=110, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False
+    )
+    path.write_text(block.sub(lambda _: f"  rv32_fit: >-\n{wrapped}\n", text))
 
 
 def main() -> int:
@@ -188,14 +248,24 @@ def main() -> int:
             samples.append(measure(g, i, Path(tmp)))
             print(f"[{i + 1}/{len(genomes)}] {g.text()}: {samples[-1].total:,.0f} instructions", flush=True)
     measure_s = time.perf_counter() - t0
-    coef = fit(samples, names)
     meas = [m.total for m in samples]
     before = metrics([predict(m, initial.coefficients) for m in samples], meas)
+    coef = fit(samples, names)
     in_sample = metrics([predict(m, coef) for m in samples], meas)
-    loo_pred = [predict(m, fit(samples[:i] + samples[i + 1 :], names)) for i, m in enumerate(samples)]
+    loo_pred = leave_one_out(samples, names)
     loo = metrics(loo_pred, meas)
+    candidates = {}
+    for name in CANDIDATES:
+        with_it = fit(samples, names, (name,))
+        candidates[name] = {
+            "coefficients": with_it,
+            "in_sample": metrics([predict(m, with_it, (name,)) for m in samples], meas),
+            "leave_one_genome_out": metrics(leave_one_out(samples, names, (name,)), meas),
+        }
     if not args.no_write:
-        write_yaml(coef)
+        written = {name: f"{value:.4g}" for name, value in coef.items()}
+        write_values(YAML, written)
+        write_values(GAP8_YAML, {f"{REF_PREFIX}{n}": written[n] for n in REF_CONV_TERMS})
     target = read_target_file(YAML) if not args.no_write else None
     model_pred = (
         [
@@ -236,12 +306,14 @@ def main() -> int:
     )
     ram_err = max(abs(r["buffers_bytes"] - r["ram_estimate_bytes"]) / r["ram_estimate_bytes"] for r in rows)
     report = {
+        "date": datetime.date.today().isoformat(),
         "genomes": len(samples),
         "windows_per_genome": WINDOWS,
         "measure_seconds": measure_s,
         "metrics_yaml_before_fit": before,
         "metrics_in_sample": yaml_metrics,
         "metrics_leave_one_genome_out": loo,
+        "candidates": candidates,
         "coefficients": coef,
         "held": HELD,
         "max_weights_vs_flash_error_pct": 100 * flash_err,
@@ -252,6 +324,8 @@ def main() -> int:
     if abs(in_sample["mape_pct"] - yaml_metrics["mape_pct"]) > 0.1:
         print("warning: the YAML's predictions differ from the fitted model's", file=sys.stderr)
     if not args.no_write:
+        for path in (YAML, GAP8_YAML):
+            write_reference(path, provenance(report))
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "rv32_fit.json").write_text(json.dumps(report, indent=1) + "\n")
         (RESULTS / "rv32_fit.md").write_text(render(report))
@@ -271,15 +345,33 @@ def render(r: dict) -> str:
     out = [
         "# rv32 instruction model fitted to qemu-riscv32 counts",
         "",
-        f"Generated by `bench/fit_rv32.py`: {r['genomes']} random genomes (9 x 128 input, 6 classes), random-weight "
-        f"integer models, {r['windows_per_genome']} random windows each, rv32imc `-O2` ELF, instructions inside "
-        f"harx_infer and its kernels counted exactly by the qemu TCG plugin ({r['measure_seconds']:.0f} s).",
+        f"Generated by `bench/fit_rv32.py` on {r['date']}: {r['genomes']} random genomes (9 x 128 input, "
+        f"6 classes), random-weight integer models, {r['windows_per_genome']} random windows each, rv32imc "
+        "`-O2` ELF, instructions inside harx_infer and its kernels counted exactly by the qemu TCG plugin "
+        f"({r['measure_seconds']:.0f} s). Non-negative least squares on relative residuals of the per-layer "
+        "counts; leave-one-genome-out refits without the genome it predicts. Instructions per inference, "
+        "predicted against measured:",
         "",
         "| model | Spearman | MAPE | max APE |",
         "|---|---|---|---|",
         line("coefficients in the YAML before this fit", r["metrics_yaml_before_fit"]),
         line("fitted, in-sample (the written YAML via harx.cost.estimate)", r["metrics_in_sample"]),
         line("fitted, leave-one-genome-out", r["metrics_leave_one_genome_out"]),
+    ]
+    for name, c in r["candidates"].items():
+        out += [
+            line(f"with candidate term `{name}`, in-sample", c["in_sample"]),
+            line(f"with candidate term `{name}`, leave-one-genome-out", c["leave_one_genome_out"]),
+        ]
+    out += [
+        "",
+        "A candidate term is fitted next to the model's terms and joins the model "
+        "(`harx.cost.instruction_terms`) only if it fits as well or better on both measures; this script never "
+        "writes one. `tap` counts the kernel taps of every conv output pixel (`lout * k`: the reference conv "
+        "tests each tap's bounds and calls the unpack or zero-fill loop once per tap), which `pixel` absorbs "
+        f"without it ({r['coefficients']['pixel']:.1f} per pixel; with `tap`: "
+        f"{r['candidates']['tap']['coefficients']['pixel']:.1f} per pixel + "
+        f"{r['candidates']['tap']['coefficients']['tap']:.1f} per tap).",
         "",
         "Memory: weights (weights.c arrays in the ELF) vs the cost model's flash, buffers (network.c's static "
         f"buffers) vs its RAM: largest difference {r['max_weights_vs_flash_error_pct']:.2f}% and "

@@ -4,6 +4,7 @@ import pytest
 
 from harx.cost import estimate, instruction_terms, load_target, plan
 from harx.cost.kernels import (
+    REF_CONV_TERMS,
     cycles,
     maxpool_rows,
     pulp_conv_time_on_h,
@@ -67,15 +68,16 @@ def test_gap8_conv_time_on_w_counts_by_hand():
 def test_gap8_conv_cycles_by_hand_and_the_faster_geometry_is_chosen():
     cost = estimate(*TINY[:1], GAP8, in_channels=4, in_len=10, n_classes=2)
     conv = cost.layers[0]
-    assert conv.kernel == "pulp_nn_conv_i8_u8_i4 (time on H)"
+    assert conv.kernel == "pulp_nn_conv_i8_u8_i4 (time on H)" and conv.time_axis == "H"
     compute = 15 * 2 + 12 * 6 + 0.5 * 24 + 1 * 24 + 17 * 12 + 1 * 24 + 3 * 48 + 10 * 12 + 10 * 12
-    fork_barrier = 150 + 20
-    # DMA: weights (6 x 12 x 4 bit = 36 B), kappa (24 B), lambda (24 B) and the 4 x 10 B window.
-    dma = 100 * 4 + 0.125 * (36 + 24 + 24 + 40)
-    assert conv.latency_cycles == round(compute + fork_barrier + dma) == 1336
+    # harx_stage of weights (6 x 12 x 4 bit = 36 B), kappa (24 B), lambda (24 B): a DMA and a barrier each.
+    staging = 3 * (100 + 20) + 0.125 * (36 + 24 + 24)
+    barriers = 2 * 20  # the kernel's closing barrier and HARX_KERNEL's
+    assert conv.latency_cycles == round(compute + staging + barriers) == 1160
     time_on_w = cycles(pulp_conv_time_on_w(_layers(*TINY)[0], GAP8), GAP8)
     assert time_on_w > compute
-    assert cost.overhead_cycles == 1000 + 5 * 2  # task offload + argmax over 2 logits
+    # task offload + one fork of the whole layer sequence + argmax over 2 logits
+    assert cost.overhead_cycles == 1000 + 150 + 5 * 2
     assert cost.latency_ms == pytest.approx(cost.latency_cycles / 87e3)  # 87 MHz
     assert cost.energy_uj == pytest.approx((16.1 + 2.0) * cost.latency_cycles / 87e3)  # cluster + FC, mW x ms
 
@@ -90,35 +92,92 @@ def test_gap8_maxpool_gap_and_linear_counts_by_hand():
     p = plan(layers, GAP8)
     pool = pulp_nn_cluster_terms(layers[1], p.layers[1], p, GAP8)
     # 10 input rows -> busiest core 2 rows; 5 output rows -> 2 rows; one row = 8 channels = 8 bytes.
-    assert pool.kernel == "pulp_nn_maxpool_u8 (time on H)"
+    assert (pool.kernel, pool.time_axis) == ("pulp_nn_maxpool_u8 (time on H)", "H")
     assert pool.counts == {
         "pool_copy_byte": (2 + 2) * 8,
         "pool_call": 2 * (2 - 1),
         "pool_byte_b8": 2 * (2 - 1) * 8,
-        "barrier": 2,
-        "fork": 1,
+        "barrier": 3,  # between the kernel's two passes, at its end, and HARX_KERNEL's
     }
     gap = pulp_nn_cluster_terms(layers[2], p.layers[2], p, GAP8)
-    assert gap.counts == {"gap_elem_b8": 1 * 5, "gap_out": 1, "fork": 1, "barrier": 1}  # 8 ch / 8 cores
+    # One output pixel = one output row: pulp_nn_avgpool runs it on one core, all 8 channels x 5 samples.
+    assert (gap.kernel, gap.time_axis) == ("pulp_nn_avgpool_u8_u8 (time on W)", "W")
+    assert gap.counts == {"gap_elem_b8": 8 * 5, "gap_out": 8, "barrier": 2}
     linear = pulp_nn_cluster_terms(layers[3], p.layers[3], p, GAP8)
     # 2 neurons over 8 cores: one each, single-neuron path; 8 inputs = 2 iterations of 4 (8-bit x 8-bit).
+    assert (linear.kernel, linear.time_axis) == ("pulp_nn_linear_u8_i32_i8", "")
     assert linear.counts == {
         "unpack_word_b8": 2 + 2,
         "sdotp": 2,
         "linear_neuron": 1,
-        "fork": 1,
-        "barrier": 1,
-        "dma_transfer": 2 + 1,  # weights, bias; logits back
-        "dma_byte": 16 + 8 + 8,
+        "barrier": 2 + 2,  # kernel + HARX_KERNEL, one per staged array
+        "dma_transfer": 2,  # weights, bias
+        "dma_byte": 16 + 8,
     }
 
 
-def test_gap8_gap_splits_sub_byte_channels_by_whole_bytes():
+def test_gap8_global_average_pool_runs_on_one_core():
     layers = _layers("c24k5w8a4-gapw8", 9, 32, 6)
     p = plan(layers, GAP8)
     gap = pulp_nn_cluster_terms(layers[1], p.layers[1], p, GAP8)
-    # 24 4-bit channels = 12 bytes over 8 cores: 2 bytes = 4 channels for the busiest core, 32 samples each.
-    assert gap.counts["gap_elem_b4"] == 4 * 32 and gap.counts["gap_out"] == 4
+    # pulp_nn_avgpool splits output rows over cores; the single output row leaves 7 cores idle, so the
+    # busiest core reads all 24 4-bit channels x 32 samples and requantizes all 24 channels.
+    assert gap.kernel == "pulp_nn_avgpool_u4_u4 (time on W)"
+    assert gap.counts == {"gap_elem_b4": 24 * 32, "gap_out": 24, "barrier": 2}
+    assert cycles(gap.counts, GAP8) == 2.5 * 24 * 32 + 15 * 24 + 20 * 2
+
+
+def test_gap8_dilated_conv_runs_harx_reference_on_core_0():
+    # c8k3d2w4a4 on 8 x 16: pulp-nn-mixed has no dilation, so the gap8 C calls harx_conv_dil_* on core 0.
+    layers = _layers("c8k3w8a8-c8k3d2w4a4-gapw8", 3, 16, 5)
+    p = plan(layers, GAP8)
+    dil = pulp_nn_cluster_terms(layers[1], p.layers[1], p, GAP8)
+    assert (dil.kernel, dil.time_axis) == ("harx_conv_dil_u8_u4_i4 (time on W, core 0)", "W")
+    # The portable C loops counted by hand (16 output pixels, 3 taps of 8 channels, 8 output channels),
+    # then one barrier after the core-0 call and a DMA + barrier for each of weights (96 B), kappa, lambda.
+    assert dil.counts == {
+        "ref_pixel": 16,
+        "ref_im2col_elem_b8": 16 * 3 * 8,
+        "ref_mac_w4": 16 * 8 * 3 * 8,
+        "ref_conv_out_b4": 16 * 8,
+        "ref_layer": 1,
+        "barrier": 1 + 3,
+        "dma_transfer": 3,
+        "dma_byte": 96 + 32 + 32,
+    }
+    c = GAP8.coefficients
+    by_hand = (
+        c["ref_pixel"] * 16
+        + c["ref_im2col_elem_b8"] * 384
+        + c["ref_mac_w4"] * 3072
+        + c["ref_conv_out_b4"] * 128
+        + c["ref_layer"]
+        + 20 * 4
+        + 100 * 3
+        + 0.125 * 160
+    )
+    assert cycles(dil.counts, GAP8) == pytest.approx(by_hand)
+    # Single-core reference loops cost far more than the same conv without dilation on 8 cores.
+    plain = pulp_nn_cluster_terms(layers[0], p.layers[0], p, GAP8)
+    assert plain.kernel.startswith("pulp_nn_conv_i8_u8_i8") and cycles(dil.counts, GAP8) > 5 * cycles(
+        plain.counts, GAP8
+    )
+
+
+def test_gap8_ref_coefficients_are_the_rv32_fit():
+    # bench/fit_rv32.py writes both from one fit of the same C loops (harx_ref.h).
+    for name in REF_CONV_TERMS:
+        assert GAP8.coefficients[f"ref_{name}"] == RV32.coefficients[name], name
+
+
+@pytest.mark.parametrize("target", [GAP8, RV32])
+def test_time_axis_is_the_geometry_named_in_the_kernel(target):
+    cost = estimate("c16k5p2w8a8-c16k3d2w4a4-c24k5s2w4a4-gapw8", target)
+    for lc in cost.layers:
+        assert lc.time_axis in ("H", "W", "")
+        assert (lc.time_axis == "") == (lc.kind == "linear")
+        if target is GAP8 and lc.time_axis:
+            assert f"time on {lc.time_axis}" in lc.kernel
 
 
 def test_rv32_instruction_terms_and_cycles_by_hand():
@@ -138,18 +197,21 @@ def test_rv32_instruction_terms_and_cycles_by_hand():
         "layer": 1,
     }
     cost = estimate(*TINY[:1], RV32, in_channels=4, in_len=10, n_classes=2)
-    conv_cycles = 12 * 10 + 4 * 120 + 8.5 * 720 + 16 * 60 + 30
-    gap_cycles = 4 * 60 + 16 * 6 + 30
-    linear_cycles = 7 * 12 + 0 * 12 + 8 * 2 + 30
-    overhead = 40 + 5 * 2
-    assert (
-        [lc.latency_cycles for lc in cost.layers]
-        == [conv_cycles, gap_cycles, linear_cycles]
-        == [7710, 366, 130]
+    c = RV32.coefficients  # the fitted instructions per event (bench/results/rv32_fit.md)
+    conv_cycles = (
+        c["pixel"] * 10 + c["im2col_elem_b8"] * 120 + c["mac_w4"] * 720 + c["conv_out_b8"] * 60 + c["layer"]
     )
-    assert cost.overhead_cycles == overhead
-    total = conv_cycles + gap_cycles + linear_cycles + overhead
-    assert cost.latency_cycles == total == 8256
+    gap_cycles = c["gap_elem_b8"] * 60 + c["gap_out"] * 6 + c["layer"]
+    linear_cycles = c["linear_mac_w8"] * 12 + c["linear_act_b8"] * 12 + c["linear_out"] * 2 + c["layer"]
+    overhead = c["inference"] + c["argmax_class"] * 2
+    assert [lc.latency_cycles for lc in cost.layers] == [
+        round(conv_cycles),
+        round(gap_cycles),
+        round(linear_cycles),
+    ]
+    assert cost.overhead_cycles == round(overhead)
+    total = sum(lc.latency_cycles for lc in cost.layers) + cost.overhead_cycles
+    assert cost.latency_cycles == total
     assert cost.latency_ms == pytest.approx(total / 100e3)  # 100 MHz
     assert cost.energy_uj == pytest.approx(4.683 * total / 100e3)  # mW x ms
 

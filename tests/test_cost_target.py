@@ -1,5 +1,6 @@
 """Target YAML files: the packaged ones load and cite every constant; malformed ones fail naming file and key."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,8 @@ import yaml
 from harx.cost import TARGETS, estimate, load_target
 from harx.cost.target import TARGETS_DIR
 from harx.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _write(tmp_path: Path, data: object, name: str = "board.yaml") -> Path:
@@ -23,7 +26,7 @@ def _raw(name: str) -> dict:
 def test_packaged_targets_load_with_their_memories():
     assert TARGETS == ("gap8", "rv32")
     gap8, rv32 = load_target("gap8"), load_target("rv32")
-    assert (gap8.version, gap8.cores, gap8.frequency_mhz, gap8.kernel_model) == (1, 8, 87, "pulp_nn_cluster")
+    assert (gap8.version, gap8.cores, gap8.frequency_mhz, gap8.kernel_model) == (2, 8, 87, "pulp_nn_cluster")
     assert {m.name: m.size_bytes for m in gap8.memories} == {"L1": 65_536, "L2": 524_288, "flash": 67_108_864}
     assert [(m.name, m.available_bytes, m.holds) for m in rv32.memories] == [("L2", 507_904, ("ro", "ram"))]
     assert gap8.active_power_mw == pytest.approx(16.1 + 2.0)
@@ -38,8 +41,24 @@ def test_every_constant_cites_a_source_and_assumptions_say_so(name):
     for mem in data["memories"].values():
         leaves += [v for k, v in mem.items() if k != "holds"]
     assert leaves and all(set(leaf) == {"value", "source"} and leaf["source"].strip() for leaf in leaves)
-    if name == "rv32":
-        assert all("to be fitted" in c["source"] for c in data["coefficients"].values())
+    kinds = ("count:", "derived:", "assumed:", "fitted:", "held:")
+    assert all(leaf["source"].startswith(kinds) for leaf in data["coefficients"].values())
+
+
+def test_fitted_coefficients_cite_the_fit_with_its_date_and_accuracy():
+    fit = json.loads((ROOT / "bench" / "results" / "rv32_fit.json").read_text(encoding="utf-8"))
+    ins, loo = fit["metrics_in_sample"], fit["metrics_leave_one_genome_out"]
+    for name, prefix in (("rv32", ""), ("gap8", "ref_")):
+        data = _raw(name)
+        ref = " ".join(data["references"]["rv32_fit"].split())
+        assert ref.startswith("bench/results/rv32_fit.md") and fit["date"] in ref
+        assert f"Spearman {ins['spearman']:.4f}, MAPE {ins['mape_pct']:.2f}% in-sample" in ref
+        assert f"Spearman {loo['spearman']:.4f}, MAPE {loo['mape_pct']:.2f}% leave-one-genome-out" in ref
+        fitted = {k: v for k, v in data["coefficients"].items() if k.startswith(prefix)}
+        assert fitted and all("rv32_fit" in c["source"] for c in fitted.values())
+        assert all(
+            c["value"] == float(f"{fit['coefficients'][k[len(prefix) :]]:.4g}") for k, c in fitted.items()
+        )
 
 
 def test_a_yaml_file_path_is_a_target(tmp_path):

@@ -17,12 +17,18 @@ DEFAULT_N_CLASSES = 6
 
 @dataclass(frozen=True)
 class LayerCost:
-    """One layer: its shape, the kernel the latency model follows, bytes, cycles and energy."""
+    """One layer: its shape, the kernel the latency model follows, bytes, cycles and energy.
+
+    ``kernel`` is the function the generated C calls, with its geometry for display; ``time_axis`` is that
+    geometry for code: ``"H"`` when the 1-D signal runs along H (W = 1), ``"W"`` along W (H = 1), ``""``
+    for a layer without a spatial axis (the classifier). ``harx deploy`` calls each kernel this way.
+    """
 
     index: int
     kind: str
     shape: str
     kernel: str
+    time_axis: str
     macs: int
     ro_bytes: int
     in_bytes: int
@@ -106,6 +112,7 @@ def estimate(
                 kind=layer.kind,
                 shape=_shape(layer),
                 kernel=terms.kernel,
+                time_axis=terms.time_axis,
                 macs=layer.macs,
                 ro_bytes=layer_mem.ro_bytes,
                 in_bytes=layer_mem.input.size_bytes,

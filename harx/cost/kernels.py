@@ -1,6 +1,7 @@
 """Latency models: for each layer, count the events on the critical path of its kernel's loop structure.
 
-A kernel model turns a layer into ``LayerTerms``: the kernel it follows and a count per event name.
+A kernel model turns a layer into ``LayerTerms``: the kernel the generated C calls, the axis the 1-D
+signal is mapped to, and a count per event name.
 The target YAML's ``coefficients`` give the instructions each event costs, so
 
     cycles = cycles_per_instruction * sum(coefficient[name] * count[name])
@@ -8,7 +9,8 @@ The target YAML's ``coefficients`` give the instructions each event costs, so
 and fitting a target to measurements rewrites only its YAML coefficients (``instruction_terms`` exposes the
 counts a fit regresses on). Two models exist:
 
-- ``pulp_nn_cluster``: PULP-NN-mixed kernels (XpulpV2) on a multi-core cluster fed by DMA (gap8);
+- ``pulp_nn_cluster``: PULP-NN-mixed kernels (XpulpV2) on a multi-core cluster fed by DMA (gap8), with
+  harx's reference conv on core 0 for the dilated convs pulp-nn-mixed lacks;
 - ``portable_c``: the plain C reference kernels that ``harx deploy`` generates, on one core (rv32).
 
 Adding a target with one of these kernel structures needs only a YAML file; a new structure needs one
@@ -28,12 +30,26 @@ from harx.models.genome import LayerSpec
 WORD_BITS = 32
 SIMD_LANES = 4  # 8-bit lanes of one XpulpV2 sdotp
 
+# The event names a conv's ``instruction_terms`` can produce. A target whose C runs harx's reference conv
+# next to library kernels (gap8's dilated convs) prices them with these names prefixed by REF_PREFIX.
+REF_CONV_TERMS = (
+    "pixel",
+    *(f"{p}{b}" for p in ("im2col_elem_b", "mac_w", "conv_out_b") for b in (8, 4, 2)),
+    "layer",
+)
+REF_PREFIX = "ref_"
+
 
 @dataclass(frozen=True)
 class LayerTerms:
-    """The event counts of one layer's kernel on the critical path, keyed by coefficient name."""
+    """The event counts of one layer's kernel on the critical path, keyed by coefficient name.
+
+    ``time_axis`` is the geometry the generated C calls the kernel with: ``"H"`` (the 1-D signal along H,
+    W = 1), ``"W"`` (along W, H = 1) or ``""`` (no spatial axis: the classifier).
+    """
 
     kernel: str
+    time_axis: str
     counts: dict[str, int]
 
 
@@ -138,18 +154,16 @@ def _pulp_maxpool(layer: LayerSpec, target: Target) -> Counter:
     counts["pool_copy_byte"] += (rows_in + rows_out) * row_bytes
     counts["pool_call"] += rows_out * (layer.kernel - 1)
     counts[f"pool_byte_b{layer.in_bits}"] += rows_out * (layer.kernel - 1) * row_bytes
-    counts["barrier"] += 1
     return counts
 
 
-def _pulp_gap(layer: LayerSpec, target: Target) -> Counter:
-    """harx's global average pool ``(sum * m) >> s`` (PULP-NN has none with this rounding): channels split
-    over cores by whole output bytes, so that no two cores write one packed byte."""
+def _pulp_avgpool(layer: LayerSpec) -> Counter:
+    """pulp_nn_avgpool_u<b>_u<b> as harx calls it for the global average pool (kernel = the whole length,
+    one output pixel): the kernel splits output rows over cores, so its single row runs on one core, which
+    reads every code of every channel and requantizes each channel."""
     counts: Counter = Counter()
-    per_byte = 8 // layer.in_bits
-    channels = ceil_div(layer.cin // per_byte, target.cores) * per_byte
-    counts[f"gap_elem_b{layer.in_bits}"] += channels * layer.lin
-    counts["gap_out"] += channels
+    counts[f"gap_elem_b{layer.in_bits}"] += layer.in_elems
+    counts["gap_out"] += layer.cin
     return counts
 
 
@@ -170,47 +184,54 @@ def _pulp_linear(layer: LayerSpec, target: Target) -> Counter:
     return counts
 
 
-def _dma(counts: Counter, layer_mem: LayerMemory, plan: MemoryPlan, last: bool) -> None:
-    """Cluster DMA L2 -> L1 of the layer's weight arrays (plus the window before the first layer and the
-    logits back after the last); the cores wait for it (no double buffering)."""
+def _dma(counts: Counter, layer_mem: LayerMemory) -> None:
+    """harx_stage per read-only array of the layer (weights, kappa, lambda, bias): core 0 programs a cluster
+    DMA L2 -> L1 and waits, the other cores wait at a barrier (no double buffering)."""
     transfers = sum(
         1
         for b in (layer_mem.weight_bytes, layer_mem.kappa_bytes, layer_mem.lambda_bytes, layer_mem.bias_bytes)
         if b
     )
-    moved = layer_mem.staged_bytes
-    if layer_mem.index == 0:
-        transfers, moved = transfers + 1, moved + plan.input_bytes
-    if last:
-        transfers, moved = transfers + 1, moved + plan.logits_bytes
     if transfers:
         counts["dma_transfer"] += transfers
-        counts["dma_byte"] += moved
+        counts["dma_byte"] += layer_mem.staged_bytes
+        counts["barrier"] += transfers
+
+
+# Barriers per kernel call in the generated C: every pulp-nn-mixed kernel ends with one (max-pool also has
+# one between its two passes) and harx's HARX_KERNEL macro adds one after the call; a harx-only kernel runs
+# on core 0 under HARX_REF_KERNEL, whose one barrier holds the other cores.
+_LIBRARY_BARRIERS = {"conv": 2, "maxpool": 3, "gap": 2, "linear": 2}
+_CORE0_BARRIERS = 1
 
 
 def pulp_nn_cluster_terms(
     layer: LayerSpec, layer_mem: LayerMemory, plan: MemoryPlan, target: Target
 ) -> LayerTerms:
+    """The kernel harx deploy's gap8 C calls for ``layer`` (built with PULP_NN_MIXED=1), its geometry and its
+    event counts on the busiest core, including the staging of its read-only arrays."""
     i, o, w = _bits(layer)
-    if layer.kind == "conv":
-        name = f"pulp_nn_conv_{i}_{o}_{w}"
-        options = {
-            "time on H": pulp_conv_time_on_h(layer, target),
-            "time on W": pulp_conv_time_on_w(layer, target),
-        }
-        geometry = min(options, key=lambda g: cycles(options[g], target))
-        kernel, counts = f"{name} ({geometry})", options[geometry]
+    core0 = layer.kind == "conv" and layer.dilation > 1
+    if core0:
+        # pulp-nn-mixed has no dilation: harx's reference (the portable C loops) runs on core 0.
+        kernel, axis = f"harx_conv_dil_{i}_{o}_{w}", "W"
+        counts = Counter({f"{REF_PREFIX}{name}": n for name, n in instruction_terms(layer).items()})
+    elif layer.kind == "conv":
+        options = {"H": pulp_conv_time_on_h(layer, target), "W": pulp_conv_time_on_w(layer, target)}
+        axis = min(options, key=lambda a: cycles(options[a], target))
+        kernel, counts = f"pulp_nn_conv_{i}_{o}_{w}", options[axis]
     elif layer.kind == "maxpool":
-        kernel, counts = f"pulp_nn_maxpool_{i} (time on H)", _pulp_maxpool(layer, target)
+        kernel, axis, counts = f"pulp_nn_maxpool_{i}", "H", _pulp_maxpool(layer, target)
     elif layer.kind == "gap":
-        kernel, counts = f"harx_gap_{i}", _pulp_gap(layer, target)
+        kernel, axis, counts = f"pulp_nn_avgpool_{i}_{o}", "W", _pulp_avgpool(layer)
     else:
-        kernel, counts = f"pulp_nn_linear_{i}_i32_{w}", _pulp_linear(layer, target)
-    counts["fork"] += 1
-    counts["barrier"] += 1
+        kernel, axis, counts = f"pulp_nn_linear_{i}_i32_{w}", "", _pulp_linear(layer, target)
+    counts["barrier"] += _CORE0_BARRIERS if core0 else _LIBRARY_BARRIERS[layer.kind]
     if target.stages_weights:
-        _dma(counts, layer_mem, plan, last=layer_mem.index == len(plan.layers) - 1)
-    return LayerTerms(kernel, {name: n for name, n in counts.items() if n})
+        _dma(counts, layer_mem)
+    where = ([f"time on {axis}"] if axis else []) + (["core 0"] if core0 else [])
+    label = f"{kernel} ({', '.join(where)})" if where else kernel
+    return LayerTerms(label, axis, {name: n for name, n in counts.items() if n})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -221,8 +242,9 @@ def pulp_nn_cluster_terms(
 def instruction_terms(layer: LayerSpec) -> dict[str, int]:
     """Event counts of the portable C kernel of ``layer`` (what ``bench/fit_rv32.py`` regresses on).
 
-    conv: per output pixel fill im2col (k*cin values unpacked to 8 bit, zeros for padding), then per
-    output channel a dot product with on-the-fly weight unpacking, requant, clip and pack.
+    conv: per output pixel fill im2col (k*cin values unpacked to 8 bit, zeros for padding; the per-tap
+    bounds tests are part of ``pixel``), then per output channel a dot product with on-the-fly weight
+    unpacking, requant, clip and pack.
     maxpool/gap: loops over codes. linear: dot products over packed codes and packed weights.
     """
     if layer.kind == "conv":
@@ -252,12 +274,21 @@ def instruction_terms(layer: LayerSpec) -> dict[str, int]:
 def portable_c_terms(
     layer: LayerSpec, layer_mem: LayerMemory, plan: MemoryPlan, target: Target
 ) -> LayerTerms:
-    return LayerTerms(f"harx_{layer.kind}_ref", instruction_terms(layer))
+    """harx's reference kernels as the rv32 and host builds call them: every layer with H = 1."""
+    return LayerTerms(
+        f"harx_{layer.kind}_ref", "" if layer.kind == "linear" else "W", instruction_terms(layer)
+    )
 
 
 def _inference_terms(layers: list[LayerSpec]) -> dict[str, int]:
-    """Once per inference: the call (cluster task offload on gap8) and the argmax over the logits."""
+    """Once per inference: the call and the argmax over the logits."""
     return {"inference": 1, "argmax_class": layers[-1].cout}
+
+
+def _cluster_inference_terms(layers: list[LayerSpec]) -> dict[str, int]:
+    """Once per inference on the cluster: the FC -> cluster task offload, one fork of the whole layer
+    sequence on every core (harx_run_layers) and the argmax over the logits on the FC."""
+    return {"inference": 1, "fork": 1, "argmax_class": layers[-1].cout}
 
 
 @dataclass(frozen=True)
@@ -296,9 +327,11 @@ KERNEL_MODELS: dict[str, KernelModel] = {
                 "dma_byte",
                 "inference",
                 "argmax_class",
+                *(f"{REF_PREFIX}{name}" for name in REF_CONV_TERMS),
             ),
         ),
         layer_terms=pulp_nn_cluster_terms,
+        inference_terms=_cluster_inference_terms,
     ),
     "portable_c": KernelModel(
         required=(

@@ -143,7 +143,7 @@ def _time_on_h(genome: str, model: IntegerModel, target: str) -> list[bool]:
     cost = estimate(
         genome, "gap8", in_channels=model.in_channels, in_len=model.in_len, n_classes=model.n_classes
     )
-    return ["time on H" in lc.kernel for lc in cost.layers]
+    return [lc.time_axis == "H" for lc in cost.layers]
 
 
 # ---------------------------------------------------------------------------------------------------------
