@@ -20,11 +20,19 @@ RAM buffers:
 - ``weights``: DMA targets only, staging buffer(s) holding the largest layer's weight/kappa/lambda/bias
   arrays;
 - ``logits``: int32[n_classes].
+
+Adaptive inference (``harx adapt``) adds, for an early-exit head after main layer ``k`` (``exits``): the
+head's GAP constants, packed weights and int32 bias (read-only); its pooled codes go to the arena's free
+end (the end that tensor t_k+1, which the head reads, does not occupy) or, when they do not fit there, to a
+dedicated ``exit`` buffer; its logits go to the logits buffer, which the final classifier overwrites when
+the inference goes on. The runtime mode table is ``modes`` pairs of int32 (policy, threshold), and two int32
+of RAM hold the mode in force and whether the last inference stopped early.
+``cascade_plan`` lays out two networks (little, then big) that share every RAM buffer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harx.cost.target import Target
 from harx.models.genome import LayerSpec
@@ -32,6 +40,10 @@ from harx.models.genome import LayerSpec
 INT32_BYTES = 4
 # Per-layer int32 scalars the C keeps in a constants table: conv requant shift; GAP multiplier and shift.
 LAYER_CONSTANTS = {"conv": 1, "gap": 2}
+# One runtime mode of an adaptive network: an int32 policy id and an int32 threshold.
+MODE_ENTRY_BYTES = 2 * INT32_BYTES
+# The state of an adaptive network: the mode in force and whether the last inference stopped early (int32).
+MODE_STATE_BYTES = 2 * INT32_BYTES
 
 
 def align_up(n_bytes: int, alignment_bytes: int) -> int:
@@ -98,8 +110,24 @@ class MemoryUse:
 
 
 @dataclass(frozen=True)
+class ExitMemory:
+    """An early-exit head reading the output of main layer ``after``: its GAP and linear layers (arrays and
+    slots; their ``index`` continues the main layers' numbering), its read-only bytes, and the bytes of the
+    dedicated ``exit`` buffer it needs (0 when its pooled codes fit the arena's free end)."""
+
+    after: int
+    layers: tuple[LayerMemory, ...]
+    ro_bytes: int
+    buffer_bytes: int
+
+
+@dataclass(frozen=True)
 class MemoryPlan:
-    """Every buffer of one network on one target; ``ro_bytes`` is flash, ``ram_bytes`` the RAM total."""
+    """Every buffer of one network on one target; ``ro_bytes`` is flash, ``ram_bytes`` the RAM total.
+
+    With early-exit heads, ``exits`` holds their layers, ``exit_buffer_bytes`` the ``exit`` RAM buffer,
+    ``mode_table_bytes`` the runtime mode table and ``mode_state_bytes`` the mode in force and the last
+    exit flag; all are included in ``ro_bytes``/``ram_bytes``."""
 
     target: str
     alignment_bytes: int
@@ -114,6 +142,32 @@ class MemoryPlan:
     usage: tuple[MemoryUse, ...]
     feasible: bool
     infeasible_reason: str
+    exits: tuple[ExitMemory, ...] = ()
+    exit_buffer_bytes: int = 0
+    mode_table_bytes: int = 0
+    mode_state_bytes: int = 0
+
+
+def exit_head_layers(layers: list[LayerSpec], after: int, w_bits: int) -> list[LayerSpec]:
+    """The layers of an early-exit head on the output of ``layers[after]``: a global average pool and a
+    linear classifier with ``w_bits`` weights onto as many classes as the network's own classifier."""
+    if not 0 <= after < len(layers) - 1 or layers[after].kind not in ("conv", "maxpool"):
+        raise ValueError(f"an exit head needs a conv or max-pool layer before the classifier, not {after}")
+    src, n_classes = layers[after], layers[-1].cout
+    return [
+        LayerSpec(
+            "gap",
+            src.cout,
+            src.cout,
+            src.lout,
+            1,
+            src.out_bits,
+            src.out_bits,
+            kernel=src.lout,
+            stride=src.lout,
+        ),
+        LayerSpec("linear", src.cout, n_classes, 1, 1, src.out_bits, 32, w_bits),
+    ]
 
 
 def _arrays(layer: LayerSpec) -> tuple[int, int, int, int, int]:
@@ -146,15 +200,60 @@ def _usage_problem(use: MemoryUse, ro_bytes: int, ram_bytes: int, reserved_bytes
     return f"{held} > {room}"
 
 
-def plan(layers: list[LayerSpec], target: Target) -> MemoryPlan:
+def usage_of(target: Target, ro_bytes: int, ram_bytes: int) -> tuple[tuple[MemoryUse, ...], list[str]]:
+    """How full each memory of ``target`` is with these totals, and a reason per memory that overflows."""
+    usage, problems = [], []
+    for mem in target.memories:
+        used = (ro_bytes if "ro" in mem.holds else 0) + (ram_bytes if "ram" in mem.holds else 0)
+        use = MemoryUse(mem.name, used, mem.available_bytes, mem.size_bytes, mem.holds)
+        usage.append(use)
+        if not use.fits:
+            problems.append(_usage_problem(use, ro_bytes, ram_bytes, mem.reserved_bytes))
+    return tuple(usage), problems
+
+
+def _layer_memory(
+    index: int, layer: LayerSpec, target: Target, src: TensorSlot, dst: TensorSlot
+) -> LayerMemory:
+    align = target.alignment_bytes
+    weights, kappa, lam, bias, consts = _arrays(layer)
+    staged = sum(align_up(a, align) for a in (weights, kappa, lam, bias)) if target.stages_weights else 0
+    return LayerMemory(
+        index=index,
+        kind=layer.kind,
+        weight_bytes=weights,
+        kappa_bytes=kappa,
+        lambda_bytes=lam,
+        bias_bytes=bias,
+        const_bytes=consts,
+        ro_bytes=sum(align_up(a, align) for a in (weights, kappa, lam, bias, consts)),
+        staged_bytes=staged,
+        im2col_bytes=_im2col_bytes(layer, target),
+        input=src,
+        output=dst,
+    )
+
+
+def plan(
+    layers: list[LayerSpec],
+    target: Target,
+    *,
+    exits: dict[int, list[LayerSpec]] | None = None,
+    modes: int = 0,
+    min_arena_bytes: int = 0,
+) -> MemoryPlan:
     """Decide every buffer and arena offset for ``layers`` on ``target``; never raises for a plan that does
-    not fit, it returns ``feasible=False`` with a reason such as ``"ram 70,144 B > L1 65,536 B"``."""
+    not fit, it returns ``feasible=False`` with a reason such as ``"ram 70,144 B > L1 65,536 B"``.
+
+    ``exits`` maps a main layer index to an early-exit head on its output (``exit_head_layers``), ``modes``
+    is the number of runtime modes in the table, ``min_arena_bytes`` a lower bound on the arena (for
+    networks that share it, ``cascade_plan``)."""
     align = target.alignment_bytes
     n = len(layers)
     # Tensor i is the input of layer i; tensor 0 is the window, tensor n the logits; 1..n-1 live in the arena.
     sizes = [tensor_bytes(layers[0], "in")] + [tensor_bytes(layer, "out") for layer in layers]
     slots = [align_up(s, align) for s in sizes]
-    arena = 0
+    arena = min_arena_bytes
     for i in range(1, n):
         arena = max(arena, slots[i] + (slots[i + 1] if i + 1 < n else 0))
 
@@ -165,39 +264,36 @@ def plan(layers: list[LayerSpec], target: Target) -> MemoryPlan:
             return TensorSlot("logits", 0, sizes[n])
         return TensorSlot("arena", 0 if i % 2 else arena - slots[i], sizes[i])
 
-    per_layer = []
-    for i, layer in enumerate(layers):
-        weights, kappa, lam, bias, consts = _arrays(layer)
-        arrays = (weights, kappa, lam, bias, consts)
-        staged = sum(align_up(a, align) for a in (weights, kappa, lam, bias)) if target.stages_weights else 0
-        per_layer.append(
-            LayerMemory(
-                index=i,
-                kind=layer.kind,
-                weight_bytes=weights,
-                kappa_bytes=kappa,
-                lambda_bytes=lam,
-                bias_bytes=bias,
-                const_bytes=consts,
-                ro_bytes=sum(align_up(a, align) for a in arrays),
-                staged_bytes=staged,
-                im2col_bytes=_im2col_bytes(layer, target),
-                input=where(i),
-                output=where(i + 1),
-            )
+    per_layer = [_layer_memory(i, layer, target, where(i), where(i + 1)) for i, layer in enumerate(layers)]
+    exit_mems: list[ExitMemory] = []
+    exit_buffer = 0
+    for after, head in sorted((exits or {}).items()):
+        t = after + 1  # the tensor the head reads (main layer ``after``'s output)
+        if not 1 <= t < n or [h.kind for h in head] != ["gap", "linear"]:
+            raise ValueError(f"exit after layer {after}: expected a gap and a linear head on an arena tensor")
+        pooled_size = tensor_bytes(head[0], "out")
+        pooled_slot = align_up(pooled_size, align)
+        own = 0
+        if pooled_slot <= arena - slots[t]:  # the arena's other end: dead until layer after+1 writes it
+            pooled = TensorSlot("arena", arena - pooled_slot if t % 2 else 0, pooled_size)
+        else:
+            pooled, own = TensorSlot("exit", exit_buffer, pooled_size), pooled_slot
+        index = n + 2 * len(exit_mems)
+        head_mems = (
+            _layer_memory(index, head[0], target, where(t), pooled),
+            _layer_memory(index + 1, head[1], target, pooled, where(n)),
         )
-    ro = sum(m.ro_bytes for m in per_layer)
-    im2col = align_up(max(m.im2col_bytes for m in per_layer), align)
+        exit_mems.append(ExitMemory(after, head_mems, sum(m.ro_bytes for m in head_mems), own))
+        exit_buffer += own
+    everything = per_layer + [m for e in exit_mems for m in e.layers]
+    mode_table = align_up(MODE_ENTRY_BYTES * modes, align)
+    state = MODE_STATE_BYTES if modes else 0
+    ro = sum(m.ro_bytes for m in everything) + mode_table
+    im2col = align_up(max(m.im2col_bytes for m in everything), align)
     buffers = int(target.structure["weight_staging_buffers"])
-    weight_buffer = buffers * max(m.staged_bytes for m in per_layer)
-    ram = slots[0] + arena + im2col + weight_buffer + slots[n]
-    usage, problems = [], []
-    for mem in target.memories:
-        used = (ro if "ro" in mem.holds else 0) + (ram if "ram" in mem.holds else 0)
-        use = MemoryUse(mem.name, used, mem.available_bytes, mem.size_bytes, mem.holds)
-        usage.append(use)
-        if not use.fits:
-            problems.append(_usage_problem(use, ro, ram, mem.reserved_bytes))
+    weight_buffer = buffers * max(m.staged_bytes for m in everything)
+    ram = slots[0] + arena + im2col + weight_buffer + slots[n] + exit_buffer + state
+    usage, problems = usage_of(target, ro, ram)
     return MemoryPlan(
         target=target.name,
         alignment_bytes=align,
@@ -209,7 +305,89 @@ def plan(layers: list[LayerSpec], target: Target) -> MemoryPlan:
         weight_buffer_bytes=weight_buffer,
         logits_bytes=slots[n],
         ram_bytes=ram,
-        usage=tuple(usage),
+        usage=usage,
+        feasible=not problems,
+        infeasible_reason="; ".join(problems),
+        exits=tuple(exit_mems),
+        exit_buffer_bytes=exit_buffer,
+        mode_table_bytes=mode_table,
+        mode_state_bytes=state,
+    )
+
+
+@dataclass(frozen=True)
+class CascadePlan:
+    """Two networks in one program: ``little`` runs on every window, ``big`` only when the little one is
+    not confident. They share the window, the arena (sized for the larger; both plans are laid out on it),
+    the im2col and weight staging buffers and the logits buffer (the big network overwrites the little
+    one's logits). When the big network quantizes its input differently, the window is requantized per
+    channel into ``rescale`` at the arena's top end (the big network's first layer writes the bottom), and
+    ``rescale_ro_bytes`` holds that requantization's int32 kappa[C], lambda[C] and shift."""
+
+    target: str
+    alignment_bytes: int
+    little: MemoryPlan
+    big: MemoryPlan
+    rescale: TensorSlot | None
+    rescale_ro_bytes: int
+    mode_table_bytes: int
+    mode_state_bytes: int
+    ro_bytes: int
+    input_bytes: int
+    arena_bytes: int
+    im2col_bytes: int
+    weight_buffer_bytes: int
+    logits_bytes: int
+    ram_bytes: int
+    usage: tuple[MemoryUse, ...]
+    feasible: bool
+    infeasible_reason: str
+
+
+def cascade_plan(
+    little: list[LayerSpec], big: list[LayerSpec], target: Target, *, rescale: bool, modes: int = 0
+) -> CascadePlan:
+    """The shared layout of a big/little cascade (see ``CascadePlan``); both networks read the same
+    window shape and write the same number of classes."""
+    if tensor_bytes(little[0], "in") != tensor_bytes(big[0], "in") or little[-1].cout != big[-1].cout:
+        raise ValueError("a cascade's networks must read the same window and write the same classes")
+    align = target.alignment_bytes
+    own_little, own_big = plan(little, target), plan(big, target)
+    window = own_big.input_bytes
+    first_out = align_up(tensor_bytes(big[0], "out"), align)
+    arena = max(own_little.arena_bytes, own_big.arena_bytes, first_out + window if rescale else 0)
+    pl = plan(little, target, min_arena_bytes=arena)
+    pb = plan(big, target, min_arena_bytes=arena)
+    slot = None
+    if rescale:
+        slot = TensorSlot("arena", arena - window, tensor_bytes(big[0], "in"))
+        pb = replace(pb, layers=(replace(pb.layers[0], input=slot), *pb.layers[1:]))
+    channels = big[0].cin
+    rescale_ro = 2 * align_up(INT32_BYTES * channels, align) + INT32_BYTES if rescale else 0
+    mode_table = align_up(MODE_ENTRY_BYTES * modes, align)
+    ro = pl.ro_bytes + pb.ro_bytes + rescale_ro + mode_table
+    im2col = max(pl.im2col_bytes, pb.im2col_bytes)
+    weight_buffer = max(pl.weight_buffer_bytes, pb.weight_buffer_bytes)
+    state = MODE_STATE_BYTES if modes else 0
+    ram = window + arena + im2col + weight_buffer + pb.logits_bytes + state
+    usage, problems = usage_of(target, ro, ram)
+    return CascadePlan(
+        target=target.name,
+        alignment_bytes=align,
+        little=pl,
+        big=pb,
+        rescale=slot,
+        rescale_ro_bytes=rescale_ro,
+        mode_table_bytes=mode_table,
+        mode_state_bytes=state,
+        ro_bytes=ro,
+        input_bytes=window,
+        arena_bytes=arena,
+        im2col_bytes=im2col,
+        weight_buffer_bytes=weight_buffer,
+        logits_bytes=pb.logits_bytes,
+        ram_bytes=ram,
+        usage=usage,
         feasible=not problems,
         infeasible_reason="; ".join(problems),
     )
