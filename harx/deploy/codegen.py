@@ -267,7 +267,8 @@ def _slot_ptr(slot: TensorSlot, ctype: str) -> str:
         return f"({ctype})io->window"
     if slot.buffer == "logits":
         return f"({ctype})io->logits"
-    base = "harx_arena" if slot.offset_bytes == 0 else f"(harx_arena + {slot.offset_bytes})"
+    name = f"harx_{slot.buffer}"  # harx_arena, or harx_exit (an early-exit head's own buffer)
+    base = name if slot.offset_bytes == 0 else f"({name} + {slot.offset_bytes})"
     return base if ctype == "uint8_t *" else f"({ctype}){base}"
 
 

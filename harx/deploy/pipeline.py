@@ -9,6 +9,7 @@ import numpy as np
 
 from harx import __version__
 from harx.data import load_dataset
+from harx.deploy.adaptive import AdaptiveProject, generate_adaptive, is_adaptive, load_adaptive, run_adaptive
 from harx.deploy.codegen import Project, generate
 from harx.deploy.toolchain import RunResult, run
 from harx.errors import DataError, StoreError
@@ -20,9 +21,10 @@ DEFAULT_WINDOWS = 100
 
 @dataclass(frozen=True)
 class DeployResult:
-    """The generated project and the runs made of it (none without ``run``)."""
+    """The generated project and the runs made of it (none without ``run``); an adaptive model's project
+    is an AdaptiveProject and its runs are AdaptiveRunResults (every window in every checked mode)."""
 
-    project: Project
+    project: Project | AdaptiveProject
     runs: tuple[RunResult, ...]
 
     @property
@@ -64,9 +66,16 @@ def deploy(
     sanitize: bool = False,
     home: Path | None = None,
 ) -> DeployResult:
-    """Generate the C project of ``artifact`` (an Artifact or its directory) for ``target`` into
-    ``out_dir`` with ``windows`` test windows (a count taken from the dataset's test subjects, or int8
-    codes (N, T, C)); with ``run_builds``, build and run it (``builds_for``) and check it bit for bit."""
+    """Generate the C project of ``artifact`` (an Artifact or its directory, or the directory of an
+    adaptive model written by ``harx adapt``) for ``target`` into ``out_dir`` with ``windows`` test windows
+    (a count taken from the dataset's test subjects, or int8 codes (N, T, C)); with ``run_builds``, build
+    and run it (``builds_for``) and check it bit for bit (an adaptive model in every runtime mode)."""
+    if not isinstance(artifact, Artifact) and is_adaptive(artifact):
+        model, _ = load_adaptive(artifact)
+        codes = test_windows(model.first, windows, home) if isinstance(windows, int) else windows
+        project = generate_adaptive(model, out_dir, target, codes)
+        builds = builds_for(target, sanitize) if run_builds else ()
+        return DeployResult(project, tuple(run_adaptive(project, b) for b in builds))
     art = artifact if isinstance(artifact, Artifact) else load(artifact)
     codes = test_windows(art, windows, home) if isinstance(windows, int) else windows
     project = generate(art, out_dir, target, codes)

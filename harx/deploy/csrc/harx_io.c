@@ -1,4 +1,4 @@
-/* harx_io.c: decimal formatting over harx_write (see harx_platform.h). */
+/* harx_io.c: decimal formatting over harx_write (see harx_platform.h), and the logits checksum. */
 #include "harx_io.h"
 
 #include "harx_platform.h"
@@ -30,4 +30,17 @@ void harx_put_int(int32_t v)
     } else {
         harx_put_uint((uint32_t)v);
     }
+}
+
+uint32_t harx_checksum(const int32_t *logits, int n)
+{
+    uint32_t h = 2166136261u;
+    int c, b;
+    for (c = 0; c < n; c++) {
+        for (b = 0; b < 4; b++) {
+            h ^= ((uint32_t)logits[c] >> (8 * b)) & 0xFFu;
+            h *= 16777619u;
+        }
+    }
+    return h;
 }
