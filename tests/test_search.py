@@ -276,3 +276,30 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(in_har_home, tmp_path):
     assert f"harx search --resume 1 --store {store_path}" in err
     with Store(store_path) as s:
         assert s.get_run(1).status == "interrupted"
+
+
+def test_infeasible_verdict_depends_on_the_recipe_constraints(in_har_home, tmp_path):
+    """A genome too big for one recipe is trained, not served as infeasible, under a looser one."""
+    one_gen = {"search": {"population": 4, "offspring": 4, "generations": 1}}
+    tight = _run(tmp_path, "c", **one_gen, constraints={"flash_bytes": 1}).run_id
+    with Store(tmp_path / "c.sqlite") as s:
+        infeasible = {c.genome for c in s.candidates(tight, status="infeasible")}
+        assert infeasible and all(
+            "flash_bytes" in c.infeasible_reason for c in s.candidates(tight, status="infeasible")
+        )
+    loose = _run(tmp_path, "c", **one_gen, constraints={"flash_bytes": 100_000}).run_id
+    with Store(tmp_path / "c.sqlite") as s:
+        now = {c.genome: c.status for c in s.candidates(loose)}
+    assert all(now[g] == "ok" for g in infeasible)
+
+
+def test_cache_hits_get_costs_from_the_current_cost_model(first, in_har_home, tmp_path):
+    path, r = first
+    with Store(path / "s.sqlite") as s:
+        cand = s.candidates(r.run_id, stage="proxy", status="ok")[0]
+        stale = {t: {**c, "latency_ms": -1.0, "model": "old"} for t, c in cand.costs.items()}
+        s.update_costs(cand.id, stale)
+    with Store(path / "s.sqlite") as s:
+        run_search(parse_recipe(MICRO, "micro"), s, threads=1)
+        fresh = s.get_candidate(cand.id).costs
+    assert fresh["gap8"]["latency_ms"] > 0 and fresh["gap8"]["model"].startswith("gap8 v")

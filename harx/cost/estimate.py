@@ -46,6 +46,7 @@ class Cost:
 
     genome: str
     target: str
+    target_version: int
     flash_bytes: int
     ram_bytes: int
     macs: int
@@ -59,7 +60,7 @@ class Cost:
     plan: MemoryPlan
 
     def summary(self) -> dict:
-        """The totals as a plain mapping (what the store keeps per target)."""
+        """The totals as a plain mapping (what the store keeps per target), with the cost model's version."""
         return {
             "flash_bytes": self.flash_bytes,
             "ram_bytes": self.ram_bytes,
@@ -69,6 +70,7 @@ class Cost:
             "energy_uj": self.energy_uj,
             "feasible": self.feasible,
             "infeasible_reason": self.infeasible_reason,
+            "model": f"{self.target} v{self.target_version}",
         }
 
 
@@ -129,6 +131,7 @@ def estimate(
     return Cost(
         genome=g.text(),
         target=tgt.name,
+        target_version=tgt.version,
         flash_bytes=mem.ro_bytes,
         ram_bytes=mem.ram_bytes,
         macs=sum(layer.macs for layer in layers),

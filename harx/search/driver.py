@@ -170,18 +170,43 @@ class _Search:
             genome.text(), self.ds.name, self.ds.fingerprint, p.folds, self.recipe.seed, p.training.as_dict()
         )
 
-    def _record(self, genome: str, stage: str, job, costs: dict, status: str, **kw) -> CandidateRecord:
+    def _record(
+        self, genome: str, stage: str, config: dict, costs: dict, status: str, **kw
+    ) -> CandidateRecord:
         return CandidateRecord(
             genome=genome,
             dataset=self.ds.name,
             dataset_fingerprint=self.ds.fingerprint,
             stage=stage,
             status=status,
-            train_config=job.config(),
+            train_config=config,
             costs=costs,
             harx_version=__version__,
             **kw,
         )
+
+    def _serve(self, hit: CandidateRecord, costs: dict, gen: int) -> CandidateRecord:
+        """A stored evaluation reused by this run, with costs from the current cost models."""
+        if hit.costs != costs:
+            self.store.update_costs(hit.id, costs)
+            hit.costs = costs
+        self.store.link(self.run_id, hit.id, gen, cache_hit=True)
+        self.hits += 1
+        return hit
+
+    def _infeasible(self, text: str, job: ProxyJob, costs: dict, reason: str, gen: int) -> CandidateRecord:
+        """Infeasibility depends on the recipe's target and constraints, so its record is keyed on them too:
+        a looser recipe later trains the genome instead of being served this verdict."""
+        config = {
+            **job.config(),
+            "feasibility": {"target": self.recipe.target, "constraints": self.recipe.constraints},
+        }
+        hit = self.store.lookup(genome_hash(text), self.ds.fingerprint, config_hash(config), "proxy")
+        if hit is not None:
+            return self._serve(hit, costs, gen)
+        rec = self._record(text, "proxy", config, costs, "infeasible", infeasible_reason=reason)
+        rec.id = self.store.add_candidate(rec, self.run_id, gen)
+        return rec
 
     def evaluate_generation(self, genomes: list[Genome], gen: int) -> list[CandidateRecord | None]:
         """Records for ``genomes`` (None for a failed evaluation), training only what the store lacks."""
@@ -192,20 +217,16 @@ class _Search:
             if text in results or text in pending:
                 continue
             job = self._proxy_job(g)
+            costs = self._costs(g)
+            reason = self._infeasible_reason(costs)
+            if reason:
+                results[text] = self._infeasible(text, job, costs, reason, gen)
+                continue
             hit = self.store.lookup(
                 genome_hash(text), self.ds.fingerprint, config_hash(job.config()), "proxy"
             )
             if hit is not None:
-                self.store.link(self.run_id, hit.id, gen, cache_hit=True)
-                self.hits += 1
-                results[text] = hit
-                continue
-            costs = self._costs(g)
-            reason = self._infeasible_reason(costs)
-            if reason:
-                rec = self._record(text, "proxy", job, costs, "infeasible", infeasible_reason=reason)
-                rec.id = self.store.add_candidate(rec, self.run_id, gen)
-                results[text] = rec
+                results[text] = self._serve(hit, costs, gen)
             else:
                 pending[text] = (g, job, costs)
         done = len(results)
@@ -232,12 +253,24 @@ class _Search:
         self.trained_seconds += out.train_seconds
         if out.error:
             rec = self._record(
-                job.genome, "proxy", job, costs, "failed", error=out.error, train_seconds=out.train_seconds
+                job.genome,
+                "proxy",
+                job.config(),
+                costs,
+                "failed",
+                error=out.error,
+                train_seconds=out.train_seconds,
             )
             self.store.add_candidate(rec, self.run_id, gen)
             return None
         rec = self._record(
-            job.genome, "proxy", job, costs, "ok", metrics=out.metrics(), train_seconds=out.train_seconds
+            job.genome,
+            "proxy",
+            job.config(),
+            costs,
+            "ok",
+            metrics=out.metrics(),
+            train_seconds=out.train_seconds,
         )
         rec.id = self.store.add_candidate(rec, self.run_id, gen)
         return rec
@@ -393,7 +426,7 @@ class _Search:
                 self._record(
                     cand.genome,
                     "refine",
-                    job,
+                    job.config(),
                     cand.costs,
                     "failed",
                     error=out.error,
@@ -406,7 +439,7 @@ class _Search:
         rec = self._record(
             cand.genome,
             "refine",
-            job,
+            job.config(),
             cand.costs,
             "ok",
             metrics=out.metrics,

@@ -422,6 +422,19 @@ class Store:
 
         self._transaction(tx)
 
+    def update_costs(self, candidate_id: int, costs: dict[str, dict[str, Any]]) -> None:
+        """Replace a candidate's per-target costs: they are a pure function of the genome and the target
+        model, recomputed when the model changes (training results are what the cache keeps)."""
+
+        def tx(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE candidates SET costs = ? WHERE id = ?", (to_json(costs), int(candidate_id))
+            )
+            if cur.rowcount == 0:
+                raise StoreError(f"{self.path}: no candidate with id {candidate_id}")
+
+        self._transaction(tx)
+
     def check(self) -> list[str]:
         """Problems found by SQLite's integrity and foreign-key checks; empty when the file is sound."""
 
