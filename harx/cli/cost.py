@@ -33,7 +33,9 @@ def cost_table(cost: Cost) -> Table:
             f"{lc.latency_ms:.4f}",
             f"{lc.energy_uj:.3f}",
         )
-    table.add_row("", "per inference", "call, argmax", "", "", "", "", f"{cost.overhead_cycles:,}", "", "")
+    table.add_row(
+        "", "per inference", "call, fork (gap8), argmax", "", "", "", "", f"{cost.overhead_cycles:,}", "", ""
+    )
     table.add_section()
     table.add_row(
         "",
