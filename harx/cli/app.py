@@ -17,6 +17,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    epilog="Exit codes: 0 success, 1 error, 2 usage, 3 data, 4 config/genome/recipe, 5 store, 6 toolchain, "
+    "130 interrupted. Docs: docs/ in the repository; every command has --help and --json.",
 )
 err_console = Console(stderr=True)
 
@@ -33,11 +35,7 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
-    """Find, train, quantize and deploy tiny 1-D CNNs for human activity recognition on microcontrollers.
-
-    Exit codes: 0 success, 1 error, 2 usage error, 3 data error, 4 invalid config/genome/recipe,
-    5 store error, 6 toolchain error, 130 interrupted.
-    """
+    """Find, train, quantize and deploy tiny 1-D CNNs for human activity recognition on microcontrollers."""
 
 
 # Each name is a module in harx/cli/ with a `register(app)` function; a command is listed once it works.
