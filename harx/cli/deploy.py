@@ -43,7 +43,7 @@ def command(
         False, "--run", help="Build and run it (rv32 under qemu, counted; host and gap8 on this machine)."
     ),
     sanitize: bool = typer.Option(False, "--sanitize", help="With --run, also run a host ASan/UBSan build."),
-    store: Path = typer.Option(None, "--store", help="Candidate store [default: $HARX_HOME/store.sqlite]."),
+    store: Path = typer.Option(None, "--store", help="Candidate store (default: $HARX_HOME/store.sqlite)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of tables."),
 ) -> None:
     """Write the C project of a quantized model: network, packed weights, kernels, test harness, Makefile.
