@@ -14,11 +14,10 @@ from harx.deploy.adaptive import (
     InputRescale,
     ModeRule,
     confidence,
-    generate_adaptive,
     load_adaptive,
-    run_adaptive,
     save_adaptive,
 )
+from harx.deploy.adaptive_c import generate_adaptive, run_adaptive
 from harx.deploy.synthetic import random_model, random_windows
 from harx.deploy.toolchain import missing_tools
 from harx.errors import ConfigError, DataError

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from harx.adapt import ALWAYS, NEVER, POLICIES, ModeRule, confidence
-from harx.deploy.adaptive import _POLICY_C, check_policy_range, logit_bound
+from harx.deploy.adaptive import check_policy_range, logit_bound
+from harx.deploy.adaptive_c import _POLICY_C
 from harx.errors import ConfigError
 from harx.quant.integer import IntLinear
 

@@ -5,23 +5,13 @@
     result.bit_exact, result.runs[0].instructions.mean, result.runs[0].sizes
 
 An adaptive model (``harx adapt``: early-exit head or big/little cascade, runtime modes) deploys the same
-way from its directory; see ``harx.deploy.adaptive``.
+way from its directory; see ``harx.deploy.adaptive`` and ``harx.deploy.adaptive_c``.
 
 See docs/deploy.md.
 """
 
-from harx.deploy.adaptive import (
-    POLICIES,
-    AdaptiveModel,
-    AdaptiveProject,
-    AdaptiveRunResult,
-    ModeRule,
-    confidence,
-    generate_adaptive,
-    load_adaptive,
-    run_adaptive,
-    save_adaptive,
-)
+from harx.deploy.adaptive import POLICIES, AdaptiveModel, ModeRule, confidence, load_adaptive, save_adaptive
+from harx.deploy.adaptive_c import AdaptiveProject, AdaptiveRunResult, generate_adaptive, run_adaptive
 from harx.deploy.codegen import DEPLOY_TARGETS, Project, generate, logits_checksum
 from harx.deploy.kernels import Kernel
 from harx.deploy.pipeline import DeployResult, deploy, test_windows

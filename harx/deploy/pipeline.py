@@ -9,7 +9,8 @@ import numpy as np
 
 from harx import __version__
 from harx.data import load_dataset
-from harx.deploy.adaptive import AdaptiveProject, generate_adaptive, is_adaptive, load_adaptive, run_adaptive
+from harx.deploy.adaptive import is_adaptive, load_adaptive
+from harx.deploy.adaptive_c import AdaptiveProject, generate_adaptive, run_adaptive
 from harx.deploy.codegen import Project, generate
 from harx.deploy.toolchain import RunResult, run
 from harx.errors import DataError, StoreError

@@ -192,12 +192,10 @@ def _instruction_counts(project: Project) -> InstructionCount:
     return InstructionCount(tuple(totals), tuple(np.diff(bounds, axis=1).mean(axis=0).tolist()))
 
 
-def run(project: Project, build: str, timeout_s: float = 600) -> RunResult:
-    """Build ``project`` as ``build`` (host, asan or rv32) and run its harness on the test windows.
-
-    rv32 runs under qemu with the instruction-counting plugin and also reports the ELF's sizes.
-    Raises ToolchainError when a tool is missing, the build fails or the program crashes.
-    """
+def build_and_run(project, build: str, timeout_s: float = 600) -> str:
+    """Build a generated project (single or adaptive) as ``build`` through its Makefile, run its harness and
+    return what the harness printed (rv32: under the counting plugin). Raises ToolchainError when a tool is
+    missing, the build fails or the program crashes before its summary line."""
     if build not in BUILDS:
         raise ToolchainError(f"unknown build '{build}': use one of {', '.join(BUILDS)}")
     missing = missing_tools(build)
@@ -216,6 +214,16 @@ def run(project: Project, build: str, timeout_s: float = 600) -> RunResult:
             f"{project.path}: `make {_MAKE_TARGET[build]}` failed (exit {done.returncode}):\n"
             f"{_tail(done.stderr + done.stdout)}"
         )
+    return output
+
+
+def run(project: Project, build: str, timeout_s: float = 600) -> RunResult:
+    """Build ``project`` as ``build`` (host, asan or rv32) and run its harness on the test windows.
+
+    rv32 runs under qemu with the instruction-counting plugin and also reports the ELF's sizes.
+    Raises ToolchainError when a tool is missing, the build fails or the program crashes.
+    """
+    output = build_and_run(project, build, timeout_s)
     windows, bad = _compare(project, build, output)
     if build != "rv32":
         return RunResult(build, windows, bad)
