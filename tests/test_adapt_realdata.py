@@ -10,7 +10,8 @@ import pytest
 from harx.adapt import ALWAYS, NEVER, adapt_cascade, adapt_early_exit
 from harx.cli.app import main
 from harx.data import load_dataset, subject_split
-from harx.deploy.adaptive import generate_adaptive, load_adaptive, run_adaptive
+from harx.deploy.adaptive import load_adaptive
+from harx.deploy.adaptive_c import generate_adaptive, run_adaptive
 from harx.deploy.pipeline import test_windows as real_windows
 from harx.deploy.toolchain import missing_tools
 from harx.errors import ConfigError
@@ -198,3 +199,47 @@ def test_cli_bad_input_is_a_one_line_error_and_writes_nothing(args, message, in_
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) <= 3
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_from_stored_candidates(cascade_artifacts, in_har_home, tmp_path, capsys):
+    from harx.quant.artifact import load
+    from harx.store import CandidateRecord, Store
+
+    store = tmp_path / "runs.sqlite"
+    ids = {}
+    with Store(store) as st:
+        for name, path in cascade_artifacts.items():
+            art = load(path)
+            rec = CandidateRecord(
+                genome=art.genome,
+                dataset="har-mini",
+                dataset_fingerprint=art.dataset_fingerprint,
+                stage="refine",
+                status="ok",
+                train_config={"val_subjects": 4, "training": {"epochs_float": 1, "epochs_qat": 1}},
+                metrics={"test_acc_mean": 0.5},
+                artifact_path=str(path),
+            )
+            ids[name] = st.add_candidate(rec)
+    args = ["adapt", "--store", str(store), "--modes", "5", "--json"]
+    main([*args, "--little", str(ids["little"]), "--big", str(ids["big"]), "-o", str(tmp_path / "c")])
+    j = json.loads(capsys.readouterr().out)
+    assert j["kind"] == "cascade" and j["model"] == f"c4k5p4w8a8-gapw8 -> {GENOME}" and j["n_modes"] <= 5
+    # a refined candidate's genome, retrained with an exit on its own training settings (1 + 1 epochs here)
+    main(
+        [
+            *args,
+            "--candidate",
+            str(ids["big"]),
+            "--exit-after",
+            "1",
+            "--threads",
+            "1",
+            "-o",
+            str(tmp_path / "e"),
+        ]
+    )
+    j = json.loads(capsys.readouterr().out)
+    assert j["kind"] == "early_exit" and j["model"] == f"{GENOME} (exit after block 1)"
+    history = load(tmp_path / "e" / "model").extra["history"]
+    assert {(e["phase"], e["epoch"]) for e in history} == {("float", 0), ("qat", 0)}

@@ -94,6 +94,7 @@ class AdaptResult:
     ``within`` is the cheapest mode whose validation accuracy is within ``WITHIN_POINTS`` of the full
     network's (the deployable choice), ``oracle`` the same choice made on the test subjects (for reference
     only). ``first_alone``/``full`` are the first stage alone (ALWAYS) and the full network (NEVER).
+    ``train_seconds`` is the time this call spent training (0 when it trained nothing, as for a cascade).
     """
 
     kind: str

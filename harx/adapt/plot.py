@@ -1,5 +1,9 @@
 """The modes plot: test accuracy against average energy per inference, each adaptive model's modes beside
-the static Pareto front of a search (every point there is one network that always does all its work)."""
+the static Pareto front of a search (every point there is one network that always does all its work).
+
+The static candidates' energies are recomputed with the current cost model from their genomes (a store
+keeps the costs of the harx version that searched), so both sides are costed alike.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,14 @@ import io
 import os
 from pathlib import Path
 
+import numpy as np
+
 from harx.adapt.modes import front
 from harx.adapt.pipeline import AdaptResult
+from harx.cost import estimate
 from harx.pareto.export import write_atomic
 from harx.pareto.front import Front
+from harx.pareto.sorting import nondominated
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 STATIC_COLOR = "#7f7f7f"
@@ -68,9 +76,8 @@ def figure(results: list[AdaptResult], target: str = "gap8", static: Front | Non
             zorder=4,
             label="single network it replaces" if k == 0 else None,
         )
-    if static is not None and static.points:
-        energy = [o.name for o in static.objectives].index("energy")
-        pts = sorted((p.values[energy], 100 * p.acc) for p in static.points)
+    if static is not None and results:
+        pts = static_points(static, target, results[0])
         ax.plot(
             [p[0] for p in pts],
             [p[1] for p in pts],
@@ -89,6 +96,19 @@ def figure(results: list[AdaptResult], target: str = "gap8", static: Front | Non
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def static_points(static: Front, target: str, like: AdaptResult) -> list[tuple[float, float]]:
+    """(energy µJ on ``target``, accuracy %) of the static front's non-dominated candidates, their energy
+    recomputed for ``like``'s input shape; sorted by energy."""
+    m = like.model.first.model
+    shape = {"in_channels": m.in_channels, "in_len": m.in_len, "n_classes": m.n_classes}
+    placed = [p for p in static.all_points if p.acc is not None]
+    pts = np.array([[estimate(p.genome, target, **shape).energy_uj, 100 * p.acc] for p in placed])
+    if not len(pts):
+        return []
+    keep = nondominated(np.column_stack([pts[:, 0], -pts[:, 1]]))
+    return sorted(map(tuple, pts[keep].tolist()))
 
 
 def plot_png(

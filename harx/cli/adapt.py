@@ -24,27 +24,33 @@ def command(
     big: int = typer.Option(None, "--big", help="Cascade: the big network (stored candidate id)."),
     little_artifact: Path = typer.Option(None, "--little-artifact", help="Cascade: little network artifact."),
     big_artifact: Path = typer.Option(None, "--big-artifact", help="Cascade: big network artifact."),
-    store: Path = typer.Option(None, "--store", help="Candidate store [default: $HARX_HOME/store.sqlite]."),
+    store: Path = typer.Option(None, "--store", help="Candidate store (default: $HARX_HOME/store.sqlite)."),
     policy: str = typer.Option(
         "margin", "--policy", help="Policy of the deployed modes: max_score, margin, mean_gap."
     ),
     modes: int = typer.Option(DEFAULT_MODES, "--modes", min=2, help="Thresholds swept per policy (at most)."),
     exit_bits: int = typer.Option(
-        None, "--exit-bits", help="Exit head weight bits [default: the classifier's]."
+        None, "--exit-bits", help="Exit head weight bits (default: the classifier's)."
     ),
-    epochs: int = typer.Option(None, "--epochs", help="Float epochs [default: the source's or 40]."),
-    qat_epochs: int = typer.Option(None, "--qat-epochs", help="QAT epochs [default: the source's or 25]."),
-    seed: int = typer.Option(None, "--seed", help="Training seed and validation subjects [default: 0]."),
-    val_subjects: int = typer.Option(None, "--val-subjects", help="Validation subjects [default: 4]."),
+    epochs: int = typer.Option(None, "--epochs", help="Float epochs (default: the source's or 40)."),
+    qat_epochs: int = typer.Option(None, "--qat-epochs", help="QAT epochs (default: the source's or 25)."),
+    seed: int = typer.Option(
+        None,
+        "--seed",
+        help="Training seed, also picks the validation subjects (default: the artifact's, else 0).",
+    ),
+    val_subjects: int = typer.Option(
+        None, "--val-subjects", help="Validation subjects (default: the candidate's, else 4)."
+    ),
     threads: int = typer.Option(2, "--threads", help="torch CPU threads."),
     out_dir: Path = typer.Option(
-        None, "--out", "-o", help="Adaptive model directory [default: under $HARX_HOME]."
+        None, "--out", "-o", help="Adaptive model directory (default: under $HARX_HOME)."
     ),
     plot: Path = typer.Option(
         None, "--plot", help="Write a PNG of the modes beside the store's static front."
     ),
     run_id: int = typer.Option(
-        None, "--run", help="The search run whose front --plot shows [default: newest]."
+        None, "--run", help="The search run whose front --plot shows (default: newest)."
     ),
     target: str = typer.Option("gap8", "--target", "-t", help="Energy axis of --plot and the table."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of tables."),
