@@ -140,6 +140,7 @@ def needs(*builds):
     return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} on PATH")
 
 
+@pytest.mark.toolchain
 @needs("host", "asan")
 def test_exit_buffer_project_holds_the_plans_bytes_and_is_bit_exact(tmp_path):
     art = _early_exit("c64k3w8a8-c4k3s4w2a2-gapw8", 3, 4, 6, after=0)
@@ -158,6 +159,7 @@ def test_exit_buffer_project_holds_the_plans_bytes_and_is_bit_exact(tmp_path):
         assert [m.exited for m in r.modes] == exits.tolist()
 
 
+@pytest.mark.toolchain
 @needs("host", "asan", "rv32")
 def test_cascade_with_rescale_is_bit_exact_and_its_elf_holds_the_plan(tmp_path):
     little = _artifact(random_model("c8k5p4w8a4-gapw4", 9, 32, 6, seed=2), "c8k5p4w8a4-gapw4")
@@ -186,6 +188,22 @@ def test_cascade_with_rescale_is_bit_exact_and_its_elf_holds_the_plan(tmp_path):
     assert always.mean_instructions() < 0.5 * never.mean_instructions()
     assert middle.mean_instructions(True) == pytest.approx(always.mean_instructions(), rel=0.01)
     assert middle.mean_instructions(False) == pytest.approx(never.mean_instructions(), rel=0.01)
+
+
+@pytest.mark.toolchain
+@needs("host")
+def test_gap8_early_exit_project_stages_the_head_and_runs_bit_exact_on_the_host(tmp_path):
+    art = _early_exit("c16k5p2w8a8-c24k5p2w4a4-gapw4", 9, 64, 6, after=1)
+    x = random_windows(25, 9, 64, seed=4)
+    first = AdaptiveModel("early_exit", art, (ModeRule("margin", NEVER),)).stage_logits(x)[0]
+    project = generate_adaptive(AdaptiveModel("early_exit", art, _modes(first)), tmp_path / "p", "gap8", x)
+    linear = project.plan.exits[0].layers[1]
+    assert linear.staged_bytes == 6 * 16 + 6 * 4  # the exit classifier's weights and bias go through DMA
+    assert project.plan.weight_buffer_bytes >= linear.staged_bytes
+    net = (tmp_path / "p" / "network.c").read_text()
+    assert f"harx_stage(harx_weight_buffer + 0, l{linear.index}_weights" in net
+    r = run_adaptive(project, "host")
+    assert r.bit_exact and r.windows == 25 * 5
 
 
 def test_adaptive_model_round_trips_and_bad_input_is_refused(tmp_path):
