@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harx.adapt import NEVER, ModeRule, evaluate_adaptive, input_rescale, train_early_exit
+from harx.adapt import ALWAYS, NEVER, ModeRule, evaluate_adaptive, input_rescale, train_early_exit
 from harx.adapt.modes import distinct, front
 from harx.adapt.plot import plot_png
 from harx.data import load_dataset, subject_split
@@ -135,7 +135,7 @@ def mode_rows(r, j) -> list[str]:
     ]
     for m in j["modes"]:
         t = m["threshold"]
-        th = "always" if t == -(2**31) else "never" if t == 2**31 - 1 else f"{t:,}"
+        th = "always" if t == ALWAYS else "never" if t == NEVER else f"{t:,}"
         s = m["test"]
         rows.append(
             f"| {m['mode']} | {th} | {pct(m['val']['exit_fraction'])} | {pct(s['exit_fraction'])} | "

@@ -11,7 +11,9 @@ from harx.cli.common import epoch_progress, err, out, print_json
 from harx.errors import ConfigError, StoreError
 from harx.paths import default_store_path
 
-DEFAULT_MODES = 25  # harx.adapt.DEFAULT_MODES (not imported here: torch loads only when the command runs)
+# harx.adapt's defaults, not imported here: torch loads only when the command runs (a test keeps them equal)
+DEFAULT_MODES = 25
+DEFAULT_POLICY = "margin"
 
 
 def command(
@@ -26,7 +28,7 @@ def command(
     big_artifact: Path = typer.Option(None, "--big-artifact", help="Cascade: big network artifact."),
     store: Path = typer.Option(None, "--store", help="Candidate store (default: $HARX_HOME/store.sqlite)."),
     policy: str = typer.Option(
-        "margin", "--policy", help="Policy of the deployed modes: max_score, margin, mean_gap."
+        DEFAULT_POLICY, "--policy", help="Policy of the deployed modes: max_score, margin, mean_gap."
     ),
     modes: int = typer.Option(DEFAULT_MODES, "--modes", min=2, help="Thresholds swept per policy (at most)."),
     exit_bits: int = typer.Option(
@@ -188,6 +190,7 @@ def _static_front(store_path: Path, run_id: int | None, target: str):
 
 def render(r, target: str, plot: Path | None, static) -> None:
     """Tables for a harx.adapt.AdaptResult."""
+    from harx.adapt import ALWAYS, NEVER
     from harx.adapt.modes import front
 
     out.print(
@@ -215,7 +218,7 @@ def render(r, target: str, plot: Path | None, static) -> None:
         s = m.test
         t.add_row(
             str(i),
-            {-(2**31): "always", 2**31 - 1: "never"}.get(m.rule.threshold, str(m.rule.threshold)),
+            {ALWAYS: "always", NEVER: "never"}.get(m.rule.threshold, str(m.rule.threshold)),
             f"{100 * m.val.exit_fraction:.1f}%",
             f"{100 * s.exit_fraction:.1f}%",
             f"{100 * s.accuracy:.2f}%",
