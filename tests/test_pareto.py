@@ -65,20 +65,9 @@ REFINE_SEEDS = {
 
 
 def _costs(genome: str) -> dict:
-    out = {}
-    for t in ("gap8", "rv32"):
-        c = estimate(genome, t, in_channels=9, in_len=128, n_classes=6)
-        out[t] = {
-            "flash_bytes": c.flash_bytes,
-            "ram_bytes": c.ram_bytes,
-            "macs": c.macs,
-            "latency_cycles": c.latency_cycles,
-            "latency_ms": c.latency_ms,
-            "energy_uj": c.energy_uj,
-            "feasible": c.feasible,
-            "infeasible_reason": c.infeasible_reason,
-        }
-    return out
+    return {
+        t: estimate(genome, t, in_channels=9, in_len=128, n_classes=6).summary() for t in ("gap8", "rv32")
+    }
 
 
 def _base(genome: str, stage: str, status: str = "ok") -> dict:
