@@ -16,7 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     epilog="Exit codes: 0 success, 1 error, 2 usage, 3 data, 4 config/genome/recipe, 5 store, 6 toolchain, "
     "130 interrupted. Docs: docs/ in the repository; every command has --help and --json.",
 )
