@@ -66,8 +66,10 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
+        from harx.cli.common import exit_interrupted
+
         err_console.print("[yellow]interrupted[/]")
-        sys.exit(130)
+        exit_interrupted()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except TyperException as exc:  # usage errors: unknown command or option, bad value

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harx.cli.common import err, out, print_json
+from harx.cli.common import err, exit_interrupted, out, print_json
 from harx.errors import ConfigError
 from harx.paths import default_store_path
 
@@ -61,7 +60,12 @@ def command(
         try:
             if rec is None:
                 result = resume_search(
-                    store, resume, threads=threads, refine=not no_refine, on_event=on_event
+                    store,
+                    resume,
+                    executor=_executor(store, resume, executor, scheduler),
+                    threads=threads,
+                    refine=not no_refine,
+                    on_event=on_event,
                 )
             else:
                 result = run_search(rec, store, threads=threads, refine=not no_refine, on_event=on_event)
@@ -74,11 +78,28 @@ def command(
                 soft_wrap=True,
                 highlight=False,
             )
-            sys.exit(130)
+            store.close()
+            exit_interrupted()
     if as_json:
         print_json(result.to_json())
     else:
         render(result)
+
+
+def _executor(store, run_id, kind, scheduler):
+    """--executor/--scheduler on a resume: the run's own settings with those replaced, or None."""
+    if kind is None and scheduler is None:
+        return None
+    from harx.search.recipe import recipe_from_stored
+
+    ex = recipe_from_stored(store.get_run(run_id).recipe, f"run {run_id}").executor
+    if kind is not None:
+        ex = dataclasses.replace(ex, kind=kind)
+    if scheduler is not None:
+        ex = dataclasses.replace(ex, kind="dask", scheduler=scheduler)
+    if ex.kind not in ("local", "dask"):
+        raise ConfigError(f"--executor {ex.kind!r}: choose local or dask")
+    return ex
 
 
 def _override(rec, generations, population, executor, scheduler):

@@ -7,6 +7,7 @@ only trains what it had not finished.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from harx.models.genome import Genome
 from harx.paths import artifacts_dir
 from harx.search.evaluation import ProxyJob, ProxyOutcome, RefineJob, RefineOutcome, run_proxy, run_refine
 from harx.search.executors import make_executor
-from harx.search.recipe import OBJECTIVES, Recipe, recipe_from_stored
+from harx.search.recipe import OBJECTIVES, ExecutorSettings, Recipe, recipe_from_stored
 from harx.search.space import Encoding
 from harx.store import CandidateRecord, RunStats, Store, config_hash, genome_hash
 
@@ -478,8 +479,9 @@ def run(
     t0 = time.perf_counter()
     if run_id is None:
         run_id = store.create_run(recipe.to_dict(), recipe.seed, recipe.name, versions()).id
-    search = _Search(recipe, store, run_id, threads, on_event)
+    search = None
     try:
+        search = _Search(recipe, store, run_id, threads, on_event)
         search.run_nsga2()
         proxy_front = search.proxy_front()
         refined = search.refine(proxy_front) if refine else []
@@ -490,7 +492,8 @@ def run(
         store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        search.executor.close()
+        if search is not None:
+            search.executor.close()
     store.finish_run(run_id, "done")
     front = nondominated(refined, recipe.objectives, "refine", recipe.target) if refined else []
     return SearchResult(
@@ -506,11 +509,15 @@ def run(
     )
 
 
-def resume(store: Store, run_id: int, **kw) -> SearchResult:
+def resume(store: Store, run_id: int, executor: ExecutorSettings | None = None, **kw) -> SearchResult:
+    """Continue run ``run_id`` from its stored recipe. ``executor`` may differ from the run's: where the jobs
+    execute changes no result (the coordinator alone scores and stores)."""
     run_rec = store.get_run(run_id)
     if run_rec.status == "done":
         raise StoreError(f"{store.path}: run {run_id} already finished; nothing to resume")
     recipe = recipe_from_stored(run_rec.recipe, f"{store.path} run {run_id} recipe")
+    if executor is not None:
+        recipe = dataclasses.replace(recipe, executor=executor)
     store.resume_run(run_id)
     return run(recipe, store, run_id=run_id, **kw)
 
