@@ -46,5 +46,9 @@ demo: venv
 	$(HARX) deploy --best --store $(DEMO)/store.sqlite --target $(DEPLOY_TARGET) -o $(DEMO)/c --run
 	@echo "front: $(DEMO)/front.png $(DEMO)/front.html; C project: $(DEMO)/c"
 
+# The benchmarks that need neither data nor training; bench/README.md lists the others.
+bench: venv
+	$(BIN)/python bench/cost_spread.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
