@@ -174,6 +174,12 @@ def test_cli_adapt_then_deploy_the_adaptive_model(in_har_home, tmp_path, capsys)
     )
     d = json.loads(capsys.readouterr().out)
     assert d["runs"][0]["bit_exact"] and d["runs"][0]["windows"] == 20 * j["n_modes"]
+    assert d["kind"] == "early_exit" and len(d["modes"]) == j["n_modes"] == len(d["check_modes"])
+    per_mode = d["runs"][0]["modes"]
+    assert [m["mode"] for m in per_mode] == d["check_modes"]
+    assert all(m["windows"] == 20 and m["mismatched_windows"] == 0 for m in per_mode)
+    # mode 0 always stops after the exit head, the last mode never does
+    assert per_mode[0]["exited"] == 20 and per_mode[-1]["exited"] == 0
     assert "int harx_set_mode(int mode)" in (tmp_path / "c" / "network.h").read_text()
 
 

@@ -119,7 +119,7 @@ def test_cli_deploys_a_stored_candidate_and_attaches_its_measurements(
         0,
         True,
     )
-    assert report["attached"] == ["rv32_measured"]
+    assert report["attached"] == ["rv32_measured"] and report["kind"] == "static" and "modes" not in report
     with Store(tmp_path / "store.sqlite") as store:
         measured = store.get_candidate(cid).extra["rv32_measured"]
     assert measured["instructions_per_inference"] == rv32["instructions"]["mean"] > 0

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from harx.cli.common import out, print_json
 from harx.deploy import DEPLOY_TARGETS
+from harx.deploy.adaptive_c import AdaptiveProject, AdaptiveRunResult, ModeRun
 from harx.deploy.pipeline import (
     DEFAULT_WINDOWS,
     DeployResult,
@@ -72,8 +73,10 @@ def command(
 
 def _json(r: DeployResult, candidate: int | None, attached: list[str]) -> dict:
     p = r.project
+    adaptive = isinstance(p, AdaptiveProject)
     return {
         "candidate": candidate,
+        "kind": p.kind if adaptive else "static",
         "project": str(p.path),
         "target": p.target,
         "genome": p.genome,
@@ -94,10 +97,35 @@ def _json(r: DeployResult, candidate: int | None, attached: list[str]) -> dict:
                     "max": run.instructions.max,
                 },
                 "sizes": None if run.sizes is None else dataclasses.asdict(run.sizes),
+                **(
+                    {"modes": [_mode_json(m) for m in run.modes]}
+                    if isinstance(run, AdaptiveRunResult)
+                    else {}
+                ),
             }
             for run in r.runs
         ],
+        **(
+            {
+                "modes": [dataclasses.asdict(m) for m in p.modes],
+                "check_modes": list(p.check_modes),
+            }
+            if adaptive
+            else {}
+        ),
         "attached": attached,
+    }
+
+
+def _mode_json(m: ModeRun) -> dict:
+    return {
+        "mode": m.mode,
+        "windows": m.windows,
+        "exited": m.exited,
+        "mismatched_windows": m.mismatched_windows,
+        "instructions_mean": m.mean_instructions(),
+        "instructions_mean_exited": m.mean_instructions(True),
+        "instructions_mean_full": m.mean_instructions(False),
     }
 
 
@@ -127,6 +155,9 @@ def render(r: DeployResult, candidate: int | None, attached: list[str]) -> None:
         )
     out.print(t)
     for run in r.runs:
+        if isinstance(run, AdaptiveRunResult):
+            _render_modes(run)
+    for run in r.runs:
         s = run.sizes
         if s is not None:
             out.print(
@@ -137,6 +168,25 @@ def render(r: DeployResult, candidate: int | None, attached: list[str]) -> None:
             )
     if attached:
         out.print(f"attached to the candidate: {', '.join(attached)}")
+
+
+def _render_modes(run: AdaptiveRunResult) -> None:
+    counted = any(m.instructions for m in run.modes)
+    t = Table(title=f"{run.build}: every window in each checked mode")
+    cols = ("mode", "windows", "stopped early", "mismatches") + (
+        ("instructions / inference",) if counted else ()
+    )
+    for col in cols:
+        t.add_column(col, justify="right")
+    for m in run.modes:
+        row = [
+            str(m.mode),
+            str(m.windows),
+            str(m.exited),
+            "[green]0[/]" if m.mismatched_windows == 0 else f"[red]{m.mismatched_windows}[/]",
+        ]
+        t.add_row(*row, *((f"{m.mean_instructions():,.1f}",) if counted else ()))
+    out.print(t)
 
 
 def register(app: typer.Typer) -> None:
