@@ -121,7 +121,8 @@ def main() -> None:
         "cached_rerun_hits": cached.stats.cache_hits,
         "killed_after_candidates": stored_before_kill,
         "resume_wall_s": wall_resume,
-        "resume_cache_hits": resumed.stats.cache_hits,
+        "resume_served": resumed.served_now,
+        "resume_trained": resumed.trained_now,
         "resume_saving": 1 - wall_resume / wall_fresh,
         "cached_rerun_saving": 1 - wall_cached / wall_fresh,
         "resumed_front_equals_fresh": same_front,
@@ -137,9 +138,10 @@ def main() -> None:
         f"- fresh run: {n_total} candidates (proxy and refine) in {wall_fresh:.0f} s",
         f"- fully cached rerun: {cached.stats.cache_hits} cache hits in {wall_cached:.1f} s "
         f"(saves {100 * result['cached_rerun_saving']:.1f}%)",
-        f"- killed with SIGKILL after {stored_before_kill} stored proxy candidates, resumed in {wall_resume:.0f} s "
-        f"with {resumed.stats.cache_hits} cache hits: the cache saved {100 * result['resume_saving']:.1f}% of "
-        f"the fresh run's wall time; resumed front equals the fresh front: {same_front}",
+        f"- killed with SIGKILL after {stored_before_kill} stored proxy candidates, resumed in {wall_resume:.0f} s: "
+        f"{resumed.served_now} candidates served from the store, {resumed.trained_now} trained; the cache saved "
+        f"{100 * result['resume_saving']:.1f}% of the fresh run's wall time; resumed front equals the fresh "
+        f"front: {same_front}",
         "",
         f"Seconds per proxy candidate by packed weight bytes ({result['sizes_from']}):",
         "",

@@ -137,6 +137,8 @@ def test_second_run_is_served_from_the_cache(first, in_har_home):
         again = run_search(recipe, store, threads=1)
     assert again.stats.n_candidates == again.stats.cache_hits == r.stats.n_candidates
     assert again.stats.train_seconds == 0
+    # every evaluation is served; a genome met again in a later generation is served again
+    assert again.trained_now == 0 and again.served_now >= r.stats.n_candidates
     assert [c.id for c in again.front] == [c.id for c in r.front]
     assert time.perf_counter() - t0 < 60
 
@@ -195,8 +197,13 @@ def test_resume_after_sigkill_loses_no_candidate(first, in_har_home, tmp_path):
         assert run.status == "running"  # killed: nobody marked it
         survived = {c.id: c.metrics for c in s.candidates(stage="proxy") if c.status == "ok"}
         assert {c.id for c in before} <= set(survived)
+        stored_ids = {c.id for c in s.candidates()}
         result = resume_search(s, run.id, threads=1)
         assert s.get_run(run.id).status == "done"
+        new = [c for c in s.candidates() if c.id not in stored_ids]
+        # what the killed process stored is served; only the rest is trained
+        assert result.served_now >= len(survived)
+        assert result.trained_now == sum(c.status != "infeasible" for c in new) > 0
         after = {c.id: c.metrics for c in s.candidates(stage="proxy")}
         for cid, metrics in survived.items():
             assert after[cid] == metrics  # kept, not retrained

@@ -177,7 +177,8 @@ def render(r) -> None:
     s = r.stats
     out.print(
         f"{s.n_candidates} candidates ({s.cache_hits} cache hits, {s.n_infeasible} infeasible, "
-        f"{s.n_failed} failed) in {r.wall_seconds / 60:.1f} min; store {r.store_path}"
+        f"{s.n_failed} failed); this call trained {r.trained_now} and served {r.served_now} from the store "
+        f"in {r.wall_seconds / 60:.1f} min; store {r.store_path}"
     )
 
 

@@ -60,6 +60,10 @@ class SearchResult:
     wall_seconds: float
     objectives: tuple[str, ...]
     target: str
+    # This call only: evaluations served from the store (a genome met again counts again; a resume counts
+    # what the same run stored before it stopped, which ``stats`` counts as trained) and trainings.
+    served_now: int = 0
+    trained_now: int = 0
 
     def to_json(self) -> dict:
         def point(c: CandidateRecord) -> dict:
@@ -93,6 +97,8 @@ class SearchResult:
             "candidates": self.stats.n_candidates,
             "trained": self.stats.n_candidates - self.stats.cache_hits,
             "cache_hits": self.stats.cache_hits,
+            "served_now": self.served_now,
+            "trained_now": self.trained_now,
             "failed": self.stats.n_failed,
             "infeasible": self.stats.n_infeasible,
             "front": [point(c) for c in self.front],
@@ -422,6 +428,7 @@ class _Search:
         return [x for x in refined if x is not None]
 
     def _store_refine(self, cand: CandidateRecord, job: RefineJob, out: RefineOutcome):
+        self.trained += 1
         if out.error:
             self.store.add_candidate(
                 self._record(
@@ -506,6 +513,8 @@ def run(
         time.perf_counter() - t0,
         recipe.objectives,
         recipe.target,
+        served_now=search.hits,
+        trained_now=search.trained,
     )
 
 
