@@ -251,7 +251,8 @@ def test_cli_json_and_bad_recipe(in_har_home, tmp_path, capsys):
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(in_har_home, tmp_path):
     store_path = tmp_path / "int.sqlite"
     recipe_path = tmp_path / "micro.yaml"
-    recipe_path.write_text(yaml.safe_dump(MICRO))
+    # far more generations than it can run before the signal: MICRO alone may finish first on a quiet machine
+    recipe_path.write_text(yaml.safe_dump({**MICRO, "search": {**MICRO["search"], "generations": 40}}))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -274,9 +275,9 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(in_har_home, tmp_path):
         time.sleep(0.5)
         if store_path.exists():
             with Store(store_path) as s:
-                if s.runs():
-                    break
-    time.sleep(2)  # inside the search loop by now
+                if s.candidates():
+                    break  # inside the search loop
+    assert proc.poll() is None, "the search stopped before the signal"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
@@ -310,3 +311,26 @@ def test_cache_hits_get_costs_from_the_current_cost_model(first, in_har_home, tm
         run_search(parse_recipe(MICRO, "micro"), s, threads=1)
         fresh = s.get_candidate(cand.id).costs
     assert fresh["gap8"]["latency_ms"] > 0 and fresh["gap8"]["model"].startswith("gap8 v")
+
+
+def test_pareto_commands_read_the_real_search_run(first, in_har_home, tmp_path, capsys):
+    """`harx pareto plot` and `show` on a run the search trained, not on a hand-made store."""
+    path, r = first
+    store = str(path / "s.sqlite")
+    png, page = tmp_path / "front.png", tmp_path / "front.html"
+    main(["pareto", "plot", "--run", str(r.run_id), "--store", store, "-o", str(png), "-o", str(page)])
+    capsys.readouterr()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = page.read_text()
+    for c in r.front:
+        assert f'<circle class="pt front" data-id="{c.id}"' in html
+    best = r.front[0]
+    main(["pareto", "show", str(best.id), "--store", store, "--json"])
+    shown = json.loads(capsys.readouterr().out)
+    confusion = np.array(shown["confusion_test"])
+    # summed over the refine seeds, each scoring every test window once: its accuracy is the seeds' mean
+    assert confusion.shape == (6, 6) and confusion.sum() % len(best.metrics["test_acc_seeds"]) == 0
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(best.metrics["test_acc_mean"])
+    assert (
+        shown["history"] and len(shown["class_scores"]) == 6 and shown["class_scores"][0]["name"] == "WALKING"
+    )
