@@ -56,7 +56,13 @@ def command(
         raise ConfigError("give --recipe FILE, --dataset NAME or --resume RUN_ID")
     if rec is not None:
         rec = _override(rec, generations, population, executor, scheduler)
-    with _progress(not as_json) as on_event:
+    with _StopOnCtrlC() as stop, _progress(not as_json) as show:
+
+        def on_event(e) -> None:
+            stop.check()
+            if show is not None:
+                show(e)
+
         try:
             if rec is None:
                 result = resume_search(
@@ -116,6 +122,36 @@ def _override(rec, generations, population, executor, scheduler):
     from harx.search import parse_recipe
 
     return parse_recipe(rec.to_dict(), rec.source)  # re-validate the overridden values
+
+
+class _StopOnCtrlC:
+    """The first Ctrl-C only asks the search to stop; it stops at its next progress event (an epoch or a
+    candidate), in Python on the main thread. A KeyboardInterrupt raised wherever the signal lands could
+    strike inside torch or SQLite, which turn it into other errors (a candidate stored as failed, a run that
+    went on). A second Ctrl-C interrupts at once."""
+
+    def __enter__(self):
+        import signal
+
+        self.requested = False
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.signal(signal.SIGINT, self.previous)
+        return False
 
 
 class _progress:
