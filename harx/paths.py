@@ -1,6 +1,10 @@
 """Where harx keeps its files: everything lives under $HARX_HOME (default ~/.cache/harx)."""
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,3 +23,24 @@ def default_store_path() -> Path:
 
 def artifacts_dir() -> Path:
     return harx_home() / "artifacts"
+
+
+@contextmanager
+def staged_dir(dest: Path) -> Iterator[Path]:
+    """A temporary sibling of ``dest`` to fill. When the block ends it takes ``dest``'s place (an older
+    ``dest`` is moved aside first and then removed), so a reader never sees a half-written directory; when
+    the block raises, it is removed and ``dest`` is left as it was."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        old = None
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+            os.replace(dest, old / dest.name)
+        os.replace(tmp, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

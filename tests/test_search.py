@@ -160,27 +160,19 @@ def test_same_recipe_and_seed_give_the_same_candidates(first, in_har_home, tmp_p
     assert len(fresh) == 4 and all(full[g] == v for g, v in fresh.items())
 
 
+def _search_process(recipe: dict, tmp_path, store_path, *args: str, **popen) -> subprocess.Popen:
+    """`harx search` of ``recipe`` in a child process, 1 torch thread."""
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    cmd = [sys.executable, "-m", "harx", "search", "--recipe", str(recipe_path), "--store", str(store_path)]
+    return subprocess.Popen([*cmd, "--threads", "1", *args], **popen)
+
+
 def test_resume_after_sigkill_loses_no_candidate(first, in_har_home, tmp_path):
     _, reference = first
     store_path = tmp_path / "killed.sqlite"
-    recipe_path = tmp_path / "micro.yaml"
-    recipe_path.write_text(yaml.safe_dump(MICRO))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harx",
-            "search",
-            "--recipe",
-            str(recipe_path),
-            "--store",
-            str(store_path),
-            "--threads",
-            "1",
-            "--json",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    proc = _search_process(
+        MICRO, tmp_path, store_path, "--json", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 120
     before = []
@@ -253,25 +245,10 @@ def test_cli_json_and_bad_recipe(in_har_home, tmp_path, capsys):
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(in_har_home, tmp_path):
     store_path = tmp_path / "int.sqlite"
-    recipe_path = tmp_path / "micro.yaml"
     # far more generations than it can run before the signal: MICRO alone may finish first on a quiet machine
-    recipe_path.write_text(yaml.safe_dump({**MICRO, "search": {**MICRO["search"], "generations": 40}}))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harx",
-            "search",
-            "--recipe",
-            str(recipe_path),
-            "--store",
-            str(store_path),
-            "--threads",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    recipe = {**MICRO, "search": {**MICRO["search"], "generations": 40}}
+    proc = _search_process(
+        recipe, tmp_path, store_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:

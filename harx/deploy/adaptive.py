@@ -24,9 +24,6 @@ intermediate lies in [-2nB, 2nB] and 2nB < 2^31 - 1 is checked, so ``NEVER`` (IN
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +34,7 @@ from harx.cost import load_target, plan
 from harx.cost.memory import CascadePlan, MemoryPlan, cascade_plan, exit_head_layers
 from harx.errors import ConfigError, DataError
 from harx.models.genome import parse_genome
+from harx.paths import staged_dir
 from harx.quant.artifact import Artifact
 from harx.quant.artifact import load as load_artifact
 from harx.quant.artifact import save as save_artifact
@@ -236,20 +234,13 @@ def save_adaptive(model: AdaptiveModel, path: str | Path, report: dict | None = 
         },
         "report": report or {},
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with staged_dir(path) as tmp:
         if model.kind == "early_exit":
             save_artifact(model.first, tmp / "model")
         else:
             save_artifact(model.first, tmp / "little")
             save_artifact(model.big, tmp / "big")
         (tmp / ADAPTIVE_FILE).write_text(json.dumps(meta, indent=1))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

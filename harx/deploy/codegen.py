@@ -9,10 +9,7 @@ aligned size. So the RAM and flash the cost model estimates for a genome are wha
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from harx.cost.memory import align_up
 from harx.deploy.kernels import TEMPLATES, Kernel, fill
 from harx.errors import ConfigError
 from harx.models.genome import LayerSpec, parse_genome
+from harx.paths import staged_dir
 from harx.quant.artifact import Artifact
 from harx.quant.integer import IntConv, IntegerModel, IntGap, IntLinear, IntMaxPool
 from harx.quant.packing import pack
@@ -661,22 +659,10 @@ def _write_atomically(out: Path, files: dict[str, str]) -> None:
         raise ConfigError(
             f"{out}: exists and is not a project harx generated; choose another output directory"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_dir(out) as tmp:
         for name, text in files.items():
             path = tmp / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         script = tmp / "tools" / "inference_range.sh"
         script.chmod(script.stat().st_mode | stat.S_IXUSR)
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / out.name)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -8,9 +8,6 @@ biases). ``deploy`` and ``adapt`` load it; nothing in it needs torch.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import numpy as np
 
 from harx import __version__
 from harx.errors import DataError
+from harx.paths import staged_dir
 from harx.quant.integer import IntConv, IntegerModel, IntGap, IntLinear, IntMaxPool
 
 FORMAT_VERSION = 1
@@ -100,16 +98,9 @@ def save(art: Artifact, path: str | Path) -> Path:
         "train_config": art.train_config,
         "extra": art.extra,
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with staged_dir(path) as tmp:
         np.savez(tmp / "tensors.npz", **arrays)
         (tmp / "model.json").write_text(json.dumps(meta, indent=1))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
