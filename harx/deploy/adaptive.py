@@ -35,7 +35,7 @@ from harx.cost.memory import CascadePlan, MemoryPlan, cascade_plan, exit_head_la
 from harx.errors import ConfigError, DataError
 from harx.models.genome import parse_genome
 from harx.paths import staged_dir
-from harx.quant.artifact import Artifact
+from harx.quant.artifact import Artifact, read_meta
 from harx.quant.artifact import load as load_artifact
 from harx.quant.artifact import save as save_artifact
 from harx.quant.integer import IntLinear
@@ -248,19 +248,7 @@ def load_adaptive(path: str | Path) -> tuple[AdaptiveModel, dict]:
     """The adaptive model in ``path`` and the report stored with it."""
     path = Path(path)
     meta_file = path / ADAPTIVE_FILE
-    try:
-        meta = json.loads(meta_file.read_text())
-    except FileNotFoundError:
-        raise DataError(
-            f"{meta_file}: no such adaptive model (expected a directory written by `harx adapt`)"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{meta_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise DataError(
-            f"{meta_file}: format_version {version!r} is not supported (reads up to {FORMAT_VERSION})"
-        )
+    meta = read_meta(meta_file, "adaptive model", "harx adapt", FORMAT_VERSION)
     try:
         kind = meta["kind"]
         modes = tuple(ModeRule(m["policy"], int(m["threshold"])) for m in meta["modes"])

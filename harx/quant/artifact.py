@@ -104,23 +104,27 @@ def save(art: Artifact, path: str | Path) -> Path:
     return path
 
 
-def load(path: str | Path) -> Artifact:
-    path = Path(path)
-    meta_file = path / "model.json"
+def read_meta(meta_file: Path, what: str, writer: str, max_version: int) -> dict:
+    """The JSON metadata file of a directory ``writer`` wrote, refused with a one-line DataError when it
+    is missing, not JSON, or of a ``format_version`` newer than ``max_version``."""
     try:
         meta = json.loads(meta_file.read_text())
     except FileNotFoundError:
-        raise DataError(
-            f"{meta_file}: no such artifact (expected a directory written by `harx quantize`)"
-        ) from None
+        raise DataError(f"{meta_file}: no such {what} (expected a directory written by `{writer}`)") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{meta_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version > max_version:
         raise DataError(
             f"{meta_file}: format_version {version!r} is not supported by harx {__version__} "
-            f"(reads up to {FORMAT_VERSION})"
+            f"(reads up to {max_version})"
         )
+    return meta
+
+
+def load(path: str | Path) -> Artifact:
+    path = Path(path)
+    meta = read_meta(path / "model.json", "artifact", "harx quantize", FORMAT_VERSION)
     try:
         with np.load(path / "tensors.npz") as arrays:
             layers = [_layer_from(rec, f"L{i}", arrays) for i, rec in enumerate(meta["layers"])]
