@@ -41,8 +41,8 @@ class TrainedModel:
     mean: np.ndarray
     std: np.ndarray
     history: History
-    float_val: Scores
-    fq_val: Scores
+    float_val: Scores | None
+    fq_val: Scores | None
     train_seconds: float
     seed: int
     float_state: dict  # weights after float pre-training, to score the float model on other splits
@@ -96,7 +96,8 @@ def train_model(
     exits: dict[int, int] | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> TrainedModel:
-    """Float pre-training then QAT of ``genome`` on ``split.train``, early-stopped on ``split.val``."""
+    """Float pre-training then QAT of ``genome`` on ``split.train``, early-stopped on ``split.val`` (fixed
+    epochs when ``split.val`` is empty)."""
     t0 = time.perf_counter()
     g = seed_everything(seed, cfg.threads)
     backend = get_backend(cfg.backend)
@@ -133,9 +134,9 @@ class Evaluation:
 
     genome: str
     seed: int
-    float_val: Scores
-    fq_val: Scores
-    int_val: Scores
+    float_val: Scores | None  # validation scores are None when every training subject was trained on
+    fq_val: Scores | None
+    int_val: Scores | None
     float_test: Scores
     fq_test: Scores
     int_test: Scores
@@ -147,10 +148,15 @@ class Evaluation:
     history: list[dict] = field(default_factory=list)
 
     def metrics(self) -> dict[str, float]:
+        val = {}
+        if self.int_val is not None:
+            val = {
+                "float_val_acc": self.float_val.accuracy,
+                "fq_val_acc": self.fq_val.accuracy,
+                **self.int_val.as_dict("val_"),
+            }
         return {
-            "float_val_acc": self.float_val.accuracy,
-            "fq_val_acc": self.fq_val.accuracy,
-            **self.int_val.as_dict("val_"),
+            **val,
             **self.float_test.as_dict("float_test_"),
             **self.fq_test.as_dict("fq_test_"),
             **self.int_test.as_dict("test_"),
@@ -166,7 +172,7 @@ def evaluate(trained: TrainedModel, ds, split) -> Evaluation:
         seed=trained.seed,
         float_val=trained.float_val,
         fq_val=trained.fq_val,
-        int_val=trained.score_int(x_val, y_val),
+        int_val=trained.score_int(x_val, y_val) if len(split.val) else None,
         float_test=trained.score_float(x_test, y_test),
         fq_test=trained.score_fake_quant(x_test, y_test),
         int_test=trained.score_int(x_test, y_test),
@@ -201,8 +207,8 @@ class QuantizeResult:
             "fq_f1": ev.fq_test.macro_f1,
             "int_acc": ev.int_test.accuracy,
             "int_f1": ev.int_test.macro_f1,
-            "val_acc": ev.int_val.accuracy,
-            "val_f1": ev.int_val.macro_f1,
+            "val_acc": ev.int_val.accuracy if ev.int_val else None,
+            "val_f1": ev.int_val.macro_f1 if ev.int_val else None,
             "params": ev.params,
             "macs": ev.macs,
             "weight_bytes": ev.weight_bytes,

@@ -48,7 +48,14 @@ def test_folds_partition_the_training_subjects():
     assert [f.val_subjects for f in folds] == [f.val_subjects for f in subject_folds(ds, 4, seed=0)]
 
 
-@pytest.mark.parametrize(("n_val", "n_folds"), [(0, 1), (9, 10)])
+def test_zero_validation_subjects_trains_on_every_training_subject():
+    ds = _dataset()
+    split = subject_split(ds, n_val_subjects=0, seed=3)
+    assert split.val.size == 0 and split.val_subjects == ()
+    assert _subjects(ds, split.train) == set(range(1, 13)) - {3, 7, 11}
+
+
+@pytest.mark.parametrize(("n_val", "n_folds"), [(-1, 1), (9, 10)])
 def test_impossible_split_sizes_are_config_errors(n_val, n_folds):
     ds = _dataset()
     with pytest.raises(ConfigError, match="9 training subjects"):

@@ -72,7 +72,7 @@ def epoch_progress(enabled: bool, label: str):
             progress.update(
                 task,
                 description=f"{label} {log.phase} epoch {log.epoch + 1}",
-                info=f"loss {log.loss:.3f}  val acc {log.val_acc:.3f}  f1 {log.val_f1:.3f}",
+                info=log.scores_text(),
             )
 
         yield on_epoch

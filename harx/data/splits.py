@@ -43,14 +43,15 @@ def _split(ds, val_subjects: np.ndarray) -> Split:
 def subject_split(ds, n_val_subjects: int = 4, seed: int = 0) -> Split:
     """Hold out `n_val_subjects` training subjects, drawn with `seed`, for validation.
 
-    The test windows are those of `ds.test_subjects`. `ds` is a Dataset (anything with `.subject` and
+    0 holds out none: every training subject is trained on (fixed epochs, no validation). The test
+    windows are those of `ds.test_subjects`. `ds` is a Dataset (anything with `.subject` and
     `.test_subjects`).
     """
     subjects = _training_subjects(ds)
-    if not 1 <= n_val_subjects < len(subjects):
+    if not 0 <= n_val_subjects < len(subjects):
         raise ConfigError(
             f"n_val_subjects={n_val_subjects}: dataset '{getattr(ds, 'name', '?')}' has {len(subjects)} "
-            f"training subjects, so 1..{len(subjects) - 1} can be held out for validation"
+            f"training subjects, so 0..{len(subjects) - 1} can be held out for validation"
         )
     val = np.random.default_rng(seed).choice(subjects, size=n_val_subjects, replace=False)
     return _split(ds, np.sort(val))

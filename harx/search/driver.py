@@ -245,7 +245,7 @@ class _Search:
                 gen,
                 done,
                 len(genomes),
-                detail=f"{log.phase} epoch {log.epoch + 1} val acc {log.val_acc:.3f}",
+                detail=f"{log.phase} epoch {log.epoch + 1} {log.scores_text()}",
             )
 
         jobs = [job for _, job, _ in pending.values()]
@@ -416,7 +416,7 @@ class _Search:
                     done=len(refined),
                     total=len(picks),
                     cache_hits=self.hits,
-                    detail=f"{log.phase} epoch {log.epoch + 1} val acc {log.val_acc:.3f}",
+                    detail=f"{log.phase} epoch {log.epoch + 1} {log.scores_text()}",
                 )
             )
 

@@ -165,11 +165,12 @@ def run_refine(job: RefineJob, threads: int | None = None, on_epoch: Callable | 
             "test_f1_seeds": f1,
             "fq_test_acc_mean": float(np.mean([e.fq_test.accuracy for e in evals])),
             "float_test_acc_mean": float(np.mean([e.float_test.accuracy for e in evals])),
-            "val_acc_mean": float(np.mean([e.int_val.accuracy for e in evals])),
             "weight_bytes": evals[0].weight_bytes,
             "params": evals[0].params,
             "macs": evals[0].macs,
         }
+        if job.val_subjects:
+            out.metrics["val_acc_mean"] = float(np.mean([e.int_val.accuracy for e in evals]))
         out.extra = {
             "confusion_test": confusion.tolist(),
             "history": evals[0].history,

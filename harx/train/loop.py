@@ -49,9 +49,14 @@ class EpochLog:
     phase: str
     epoch: int
     loss: float
-    val_acc: float
-    val_f1: float
+    val_acc: float | None  # None when training without validation subjects
+    val_f1: float | None
     seconds: float
+
+    def scores_text(self) -> str:
+        if self.val_acc is None:
+            return f"loss {self.loss:.3f}  no validation"
+        return f"loss {self.loss:.3f}  val acc {self.val_acc:.3f}  f1 {self.val_f1:.3f}"
 
 
 @dataclass
@@ -116,8 +121,13 @@ def fit(
     history: History,
     on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> Scores:
-    """Train ``model`` in place for up to ``epochs``; restore the weights of the best validation macro-F1."""
+    """Train ``model`` in place for up to ``epochs``; restore the weights of the best validation macro-F1.
+
+    With no validation windows it trains all ``epochs`` and keeps the last weights (the cosine schedule
+    has brought the learning rate to zero by then); the returned scores are then None.
+    """
     x_train, y_train, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
+    validate = len(x_val) > 0
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     best_key, best_state, best_epoch, best_scores = (-1.0, 0.0), None, -1, None
@@ -138,6 +148,13 @@ def fit(
             opt.step()
             total += float(loss.detach()) * len(idx)
         sched.step()
+        if not validate:
+            log = EpochLog(phase, epoch, total / n, None, None, time.perf_counter() - t0)
+            history.epochs.append(log)
+            if on_epoch:
+                on_epoch(log)
+            best_epoch = epoch
+            continue
         val_logits = logits_of(model, x_val)
         scores = score(y_val, val_logits.argmax(dim=1).numpy(), n_classes)
         val_loss = float(F.cross_entropy(val_logits, torch.from_numpy(y_val)))
