@@ -91,10 +91,14 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     t = r.training
+    if r.val_subjects:
+        how = f"{r.val_subjects} validation subjects, {t.epochs_float}+{t.epochs_qat} max epochs"
+    else:
+        how = f"every training subject, {t.epochs_float}+{t.epochs_qat} epochs"
     lines = [
         f"`python bench/reference_models.py --recipe {args.recipe}` ({result['date']}): the refine step of the "
-        f"recipe ({r.seeds} seeds, {r.val_subjects} validation subjects, {t.epochs_float}+{t.epochs_qat} max "
-        f"epochs), test subjects. Reference: shared/FACTS.md (weights + 32-bit bias bytes, another recipe).",
+        f"recipe ({r.seeds} seeds, {how}), test subjects. Reference: shared/FACTS.md (weights + 32-bit bias "
+        "bytes, another recipe).",
         "",
         f"| reference | genome | reference acc. @ bytes | harx acc. (mean ± std, {r.seeds} seeds) | seeds | "
         f"weight bytes | flash bytes ({recipe.target}) | train s |",

@@ -134,6 +134,20 @@ def test_a_cascade_on_other_validation_subjects_is_refused(cascade_artifacts, ha
     assert not (tmp_path / "c").exists()
 
 
+def test_a_cascade_of_networks_trained_on_every_subject_is_refused(har_home, tmp_path):
+    ds = load_dataset("har-mini", har_home)
+    split = subject_split(ds, 0, 0)
+    little, big = (
+        train_model(parse_genome(g), ds, split, CFG, seed=0).artifact(ds, {}, CFG)
+        for g in ("c4k5p4w8a8-gapw8", GENOME)
+    )
+    with pytest.raises(ConfigError, match="trained on every training subject"):
+        adapt_cascade(little, big, home=har_home, out=tmp_path / "c")
+    with pytest.raises(ConfigError, match="at least 1 is needed"):
+        adapt_cascade(little, big, home=har_home, n_val_subjects=0, out=tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
 @pytest.mark.toolchain
 @needs_tools
 def test_cli_adapt_then_deploy_the_adaptive_model(in_har_home, tmp_path, capsys):
@@ -222,7 +236,11 @@ def test_cli_from_stored_candidates(cascade_artifacts, in_har_home, tmp_path, ca
                 dataset_fingerprint=art.dataset_fingerprint,
                 stage="refine",
                 status="ok",
-                train_config={"val_subjects": 4, "training": {"epochs_float": 1, "epochs_qat": 1}},
+                # the big one as a refine on every training subject records it: its exit still holds 4 out
+                train_config={
+                    "val_subjects": 4 if name == "little" else 0,
+                    "training": {"epochs_float": 1, "epochs_qat": 1},
+                },
                 metrics={"test_acc_mean": 0.5},
                 artifact_path=str(path),
             )
@@ -247,5 +265,6 @@ def test_cli_from_stored_candidates(cascade_artifacts, in_har_home, tmp_path, ca
     )
     j = json.loads(capsys.readouterr().out)
     assert j["kind"] == "early_exit" and j["model"] == f"{GENOME} (exit after block 1)"
+    assert len(j["val_subjects"]) == 4
     history = load(tmp_path / "e" / "model").extra["history"]
     assert {(e["phase"], e["epoch"]) for e in history} == {("float", 0), ("qat", 0)}

@@ -287,7 +287,7 @@ def adapt_early_exit(
         raise ConfigError(f"--policy {policy}: choose one of {', '.join(POLICIES)}")
     ds = load_dataset(dataset, home)
     genome.validate(ds.n_channels, ds.window)
-    split = subject_split(ds, n_val_subjects=n_val_subjects, seed=seed)
+    split = _validation_split(ds, n_val_subjects, seed)
     trained = train_early_exit(
         genome, ds, split, cfg, exit_after, exit_w_bits=exit_w_bits, seed=seed, on_epoch=on_epoch
     )
@@ -307,6 +307,16 @@ def adapt_early_exit(
     return result
 
 
+def _validation_split(ds, n_val_subjects: int, seed: int):
+    """The held-out subjects the operating modes are chosen on: adapt cannot work without them."""
+    if n_val_subjects < 1:
+        raise ConfigError(
+            f"--val-subjects {n_val_subjects}: adapt chooses its operating modes on held-out validation "
+            "subjects, so at least 1 is needed"
+        )
+    return subject_split(ds, n_val_subjects=n_val_subjects, seed=seed)
+
+
 def check_trained_on(art: Artifact, ds, split, where: str) -> None:
     """Refuse an artifact whose input normalization is not the training subjects' of ``split``: its
     validation windows would then not be held out, and the thresholds would be fitted on training data."""
@@ -315,17 +325,26 @@ def check_trained_on(art: Artifact, ds, split, where: str) -> None:
             f"{where}: trained on dataset version {art.dataset_fingerprint[:12]}, the cache ({ds.cache_path}) "
             f"holds {ds.fingerprint[:12]}"
         )
-    xtr = ds.X[split.train]
-    mean = xtr.mean(axis=(0, 2)).astype(np.float32)
-    std = np.maximum(xtr.std(axis=(0, 2)), 1e-6).astype(np.float32)
-    if not (
-        np.allclose(art.norm_mean, mean, rtol=1e-5, atol=1e-6) and np.allclose(art.norm_std, std, rtol=1e-5)
-    ):
+    if not _normalized_on(art, ds.X[split.train]):
+        if _normalized_on(art, ds.X[np.concatenate([split.train, split.val])]):
+            raise ConfigError(
+                f"{where}: trained on every training subject (refine val_subjects 0), so no subjects are "
+                "left to choose the operating modes on; train both with `harx quantize --val-subjects 4`"
+            )
         raise ConfigError(
             f"{where}: its input normalization is not that of the training subjects of subject_split("
             f"n_val_subjects={len(split.val_subjects)}, seed={art.train_config.get('seed', 0)}); give the "
             "--val-subjects it was trained with"
         )
+
+
+def _normalized_on(art: Artifact, x_train: np.ndarray) -> bool:
+    """Whether ``art``'s input normalization is that of ``x_train`` (computed as harx.train does)."""
+    mean = x_train.mean(axis=(0, 2)).astype(np.float32)
+    std = np.maximum(x_train.std(axis=(0, 2)), 1e-6).astype(np.float32)
+    return bool(
+        np.allclose(art.norm_mean, mean, rtol=1e-5, atol=1e-6) and np.allclose(art.norm_std, std, rtol=1e-5)
+    )
 
 
 def adapt_cascade(
@@ -347,7 +366,7 @@ def adapt_cascade(
     rescale = input_rescale(little, big)
     ds = load_dataset(little.dataset, home)
     seed = int(little.train_config.get("seed", 0))
-    split = subject_split(ds, n_val_subjects=n_val_subjects, seed=seed)
+    split = _validation_split(ds, n_val_subjects, seed)
     check_trained_on(little, ds, split, f"little network '{little.genome}'")
     check_trained_on(big, ds, split, f"big network '{big.genome}'")
     model = AdaptiveModel("cascade", little, _placeholder(policy), big, rescale)

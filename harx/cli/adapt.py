@@ -157,7 +157,8 @@ def _early_exit_source(store_path, candidate, artifact, genome, dataset):
         rec = st.get_candidate(candidate)
     tc = rec.train_config
     training = tc.get("training", {}) if rec.stage == "refine" else {}
-    return parse_genome(rec.genome), rec.dataset, training, 0, int(tc.get("val_subjects", 4))
+    # the exit is retrained, so a candidate refined on every training subject (0) can still hold 4 out
+    return parse_genome(rec.genome), rec.dataset, training, 0, int(tc.get("val_subjects", 4)) or 4
 
 
 def _cascade_artifacts(store_path, little, big, little_artifact, big_artifact):

@@ -26,7 +26,9 @@ def command(
     backend: str = typer.Option("torch", "--backend", help="Fake-quant backend: torch or qtorch."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights, shuffling and the validation subjects."),
     val_subjects: int = typer.Option(
-        4, "--val-subjects", help="Training subjects held out for early stopping."
+        4,
+        "--val-subjects",
+        help="Training subjects held out for early stopping (0: train on all of them, fixed epochs).",
     ),
     target: list[str] = typer.Option(["gap8", "rv32"], "--target", "-t", help="Cost targets (repeatable)."),
     threads: int = typer.Option(2, "--threads", help="torch CPU threads."),
