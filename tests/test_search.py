@@ -19,7 +19,8 @@ from harx.search import resume as resume_search
 from harx.search import run as run_search
 from harx.search.recipe import Space
 from harx.search.space import Encoding
-from harx.store import Store
+from harx.search.driver import refine_picks
+from harx.store import CandidateRecord, Store
 
 MICRO = {
     "name": "micro",
@@ -56,6 +57,7 @@ MICRO = {
         ({"proxy": {"folds": 1}}, "proxy.folds: need at least 2"),
         ({"proxy": {"training": {"epochs": 3}}}, "unknown key 'epochs'"),
         ({"refine": {"seed": 3}}, "refine.seed: unknown key"),
+        ({"refine": {"val_subjects": -1}}, "refine.val_subjects: must be 0"),
         ({"executor": {"kind": "slurm"}}, "executor.kind: 'slurm' is not one of local, dask"),
         ({"target": "esp32"}, "target: 'esp32' is not one of gap8, rv32"),
         ({"colour": "blue"}, "colour: unknown key"),
@@ -67,6 +69,38 @@ def test_invalid_recipes_name_the_key(patch, message):
     with pytest.raises(ConfigError) as exc:
         parse_recipe(data, "r.yaml")
     assert message in str(exc.value) and str(exc.value).startswith("r.yaml: ")
+
+
+def _proxy_record(i: int, acc: float, flash: int, latency: float) -> CandidateRecord:
+    return CandidateRecord(
+        f"c{i}k3w8a8-gapw8",
+        "d",
+        "f",
+        "proxy",
+        "ok",
+        id=i,
+        metrics={"val_acc": acc},
+        costs={"gap8": {"flash_bytes": flash, "latency_ms": latency}},
+    )
+
+
+def test_refine_picks_the_accuracy_flash_front_first_then_spreads_along_flash():
+    objectives = ("accuracy", "flash_bytes", "latency_ms")
+    # ids 1-4: the accuracy/flash front; 5-9: on the 3-objective front only through their lower latency
+    front = [
+        _proxy_record(1, 0.90, 500, 9.0),
+        _proxy_record(2, 0.92, 1000, 9.0),
+        _proxy_record(3, 0.94, 4000, 9.0),
+        _proxy_record(4, 0.95, 30000, 9.0),
+        *(_proxy_record(i, 0.80, 600 * i, 1.0 / i) for i in range(5, 10)),
+    ]
+    picks = refine_picks(front, objectives, "gap8", 6)
+    assert [c.id for c in picks] == [1, 2, 5, 3, 9, 4]  # 1-4, then the two ends of 5-9, by flash
+    assert [c.id for c in refine_picks(front, objectives, "gap8", 3)] == [1, 3, 4]
+    assert len(refine_picks(front, objectives, "gap8", 20)) == 9
+    # two objectives: the front is the accuracy/flash front, spread evenly as before
+    two = refine_picks(front[:4], ("accuracy", "flash_bytes"), "gap8", 2)
+    assert [c.id for c in two] == [1, 4]
 
 
 def test_recipe_files_in_repo_are_valid():

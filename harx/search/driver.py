@@ -141,6 +141,33 @@ def nondominated(
     )
 
 
+def refine_picks(
+    front: list[CandidateRecord], objectives, target: str, max_points: int
+) -> list[CandidateRecord]:
+    """The proxy-front candidates to retrain, at most ``max_points``, in order of the first cost.
+
+    First the front of the accuracy objective against the first cost (the trade-off read first; with more
+    than two objectives a spread along the whole front skipped most of it on uci-har), then candidates
+    spread evenly along the first cost among the rest of the front.
+    """
+    metric = next(o for o in objectives if OBJECTIVES[o] == "max")
+    cost = next(o for o in objectives if OBJECTIVES[o] == "min")
+    primary = nondominated(front, (metric, cost), "proxy", target)
+    chosen = {c.id for c in primary}
+    rest = [c for c in front if c.id not in chosen]
+    picks = _spread(primary, max_points) + _spread(rest, max(max_points - len(primary), 0))
+    return sorted(picks, key=lambda r: _objective_value(r, cost, "proxy", target))
+
+
+def _spread(records: list, k: int) -> list:
+    """``k`` of ``records`` evenly by position (all of them when there are no more than ``k``)."""
+    if len(records) <= k:
+        return list(records)
+    if k == 0:
+        return []
+    return [records[i] for i in np.unique(np.round(np.linspace(0, len(records) - 1, k)).astype(int))]
+
+
 class _Search:
     def __init__(
         self,
@@ -381,10 +408,7 @@ class _Search:
 
     def refine(self, front: list[CandidateRecord]) -> list[CandidateRecord]:
         r = self.recipe.refine
-        picks = front
-        if len(front) > r.max_points:  # evenly along the first cost objective
-            idx = np.unique(np.round(np.linspace(0, len(front) - 1, r.max_points)).astype(int))
-            picks = [front[i] for i in idx]
+        picks = refine_picks(front, self.recipe.objectives, self.recipe.target, r.max_points)
         root = str(artifacts_dir() / self.ds.name)
         refined = []
         pending = {}
