@@ -17,9 +17,9 @@ from harx.errors import ConfigError
 from harx.search import load_recipe, parse_recipe
 from harx.search import resume as resume_search
 from harx.search import run as run_search
+from harx.search.driver import refine_picks
 from harx.search.recipe import Space
 from harx.search.space import Encoding
-from harx.search.driver import refine_picks
 from harx.store import CandidateRecord, Store
 
 MICRO = {
