@@ -122,16 +122,11 @@ class ExitMemory:
 
 
 @dataclass(frozen=True)
-class MemoryPlan:
-    """Every buffer of one network on one target; ``ro_bytes`` is flash, ``ram_bytes`` the RAM total.
-
-    With early-exit heads, ``exits`` holds their layers, ``exit_buffer_bytes`` the ``exit`` RAM buffer,
-    ``mode_table_bytes`` the runtime mode table and ``mode_state_bytes`` the mode in force and the last
-    exit flag; all are included in ``ro_bytes``/``ram_bytes``."""
+class ProgramMemory:
+    """What every program layout has: totals, the shared buffers and how full each memory is."""
 
     target: str
     alignment_bytes: int
-    layers: tuple[LayerMemory, ...]
     ro_bytes: int
     input_bytes: int
     arena_bytes: int
@@ -142,6 +137,33 @@ class MemoryPlan:
     usage: tuple[MemoryUse, ...]
     feasible: bool
     infeasible_reason: str
+
+
+def program_memory(target: Target, alignment_bytes: int, ro_bytes: int, ram_bytes: int, **buffers) -> dict:
+    """The ``ProgramMemory`` fields of a layout with these totals (``buffers``: the ``*_bytes`` of each
+    shared buffer), the usage and feasibility included; a plan adds its own fields to them."""
+    usage, problems = usage_of(target, ro_bytes, ram_bytes)
+    return {
+        "target": target.name,
+        "alignment_bytes": alignment_bytes,
+        "ro_bytes": ro_bytes,
+        "ram_bytes": ram_bytes,
+        **buffers,
+        "usage": usage,
+        "feasible": not problems,
+        "infeasible_reason": "; ".join(problems),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryPlan(ProgramMemory):
+    """Every buffer of one network on one target; ``ro_bytes`` is flash, ``ram_bytes`` the RAM total.
+
+    With early-exit heads, ``exits`` holds their layers, ``exit_buffer_bytes`` the ``exit`` RAM buffer,
+    ``mode_table_bytes`` the runtime mode table and ``mode_state_bytes`` the mode in force and the last
+    exit flag; all are included in ``ro_bytes``/``ram_bytes``."""
+
+    layers: tuple[LayerMemory, ...]
     exits: tuple[ExitMemory, ...] = ()
     exit_buffer_bytes: int = 0
     mode_table_bytes: int = 0
@@ -293,21 +315,19 @@ def plan(
     buffers = int(target.structure["weight_staging_buffers"])
     weight_buffer = buffers * max(m.staged_bytes for m in everything)
     ram = slots[0] + arena + im2col + weight_buffer + slots[n] + exit_buffer + state
-    usage, problems = usage_of(target, ro, ram)
     return MemoryPlan(
-        target=target.name,
-        alignment_bytes=align,
+        **program_memory(
+            target,
+            align,
+            ro,
+            ram,
+            input_bytes=slots[0],
+            arena_bytes=arena,
+            im2col_bytes=im2col,
+            weight_buffer_bytes=weight_buffer,
+            logits_bytes=slots[n],
+        ),
         layers=tuple(per_layer),
-        ro_bytes=ro,
-        input_bytes=slots[0],
-        arena_bytes=arena,
-        im2col_bytes=im2col,
-        weight_buffer_bytes=weight_buffer,
-        logits_bytes=slots[n],
-        ram_bytes=ram,
-        usage=usage,
-        feasible=not problems,
-        infeasible_reason="; ".join(problems),
         exits=tuple(exit_mems),
         exit_buffer_bytes=exit_buffer,
         mode_table_bytes=mode_table,
@@ -315,8 +335,8 @@ def plan(
     )
 
 
-@dataclass(frozen=True)
-class CascadePlan:
+@dataclass(frozen=True, kw_only=True)
+class CascadePlan(ProgramMemory):
     """Two networks in one program: ``little`` runs on every window, ``big`` only when the little one is
     not confident. They share the window, the arena (sized for the larger; both plans are laid out on it),
     the im2col and weight staging buffers and the logits buffer (the big network overwrites the little
@@ -324,24 +344,12 @@ class CascadePlan:
     channel into ``rescale`` at the arena's top end (the big network's first layer writes the bottom), and
     ``rescale_ro_bytes`` holds that requantization's int32 kappa[C], lambda[C] and shift."""
 
-    target: str
-    alignment_bytes: int
     little: MemoryPlan
     big: MemoryPlan
     rescale: TensorSlot | None
     rescale_ro_bytes: int
     mode_table_bytes: int
     mode_state_bytes: int
-    ro_bytes: int
-    input_bytes: int
-    arena_bytes: int
-    im2col_bytes: int
-    weight_buffer_bytes: int
-    logits_bytes: int
-    ram_bytes: int
-    usage: tuple[MemoryUse, ...]
-    feasible: bool
-    infeasible_reason: str
 
 
 def cascade_plan(
@@ -370,24 +378,22 @@ def cascade_plan(
     weight_buffer = max(pl.weight_buffer_bytes, pb.weight_buffer_bytes)
     state = MODE_STATE_BYTES if modes else 0
     ram = window + arena + im2col + weight_buffer + pb.logits_bytes + state
-    usage, problems = usage_of(target, ro, ram)
     return CascadePlan(
-        target=target.name,
-        alignment_bytes=align,
+        **program_memory(
+            target,
+            align,
+            ro,
+            ram,
+            input_bytes=window,
+            arena_bytes=arena,
+            im2col_bytes=im2col,
+            weight_buffer_bytes=weight_buffer,
+            logits_bytes=pb.logits_bytes,
+        ),
         little=pl,
         big=pb,
         rescale=slot,
         rescale_ro_bytes=rescale_ro,
         mode_table_bytes=mode_table,
         mode_state_bytes=state,
-        ro_bytes=ro,
-        input_bytes=window,
-        arena_bytes=arena,
-        im2col_bytes=im2col,
-        weight_buffer_bytes=weight_buffer,
-        logits_bytes=pb.logits_bytes,
-        ram_bytes=ram,
-        usage=usage,
-        feasible=not problems,
-        infeasible_reason="; ".join(problems),
     )
