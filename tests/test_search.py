@@ -58,6 +58,16 @@ MICRO = {
         ({"proxy": {"training": {"epochs": 3}}}, "unknown key 'epochs'"),
         ({"refine": {"seed": 3}}, "refine.seed: unknown key"),
         ({"refine": {"val_subjects": -1}}, "refine.val_subjects: must be 0"),
+        (
+            {"search": {"initial_genomes": ["c8k5w8a8-c16k3w8a8-gapw8"]}},
+            "search.initial_genomes[0]: 'c8k5w8a8-c16k3w8a8-gapw8' is outside the space: block 2: 16 is "
+            "not in space.channels",
+        ),
+        ({"search": {"initial_genomes": ["c8k5"]}}, "search.initial_genomes[0]: "),
+        (
+            {"search": {"population": 4, "initial_genomes": [f"c4k3w8a8-gapw{b}" for b in (2, 4, 8)] * 2}},
+            "search.initial_genomes: has duplicate entries",
+        ),
         ({"executor": {"kind": "slurm"}}, "executor.kind: 'slurm' is not one of local, dask"),
         ({"target": "esp32"}, "target: 'esp32' is not one of gap8, rv32"),
         ({"colour": "blue"}, "colour: unknown key"),
@@ -164,6 +174,16 @@ def test_infeasible_candidates_are_stored_with_reason(first):
     with Store(path / "s.sqlite") as store:
         for c in store.candidates(r.run_id, status="infeasible"):
             assert "flash_bytes" in c.infeasible_reason and c.train_seconds == 0
+
+
+def test_initial_genomes_start_the_search(in_har_home, tmp_path):
+    seeds = ["c8k5p4w8a8-c8k3w4a4-gapw8", "c4k3w8a8-gapw8"]
+    search = {"population": 4, "offspring": 4, "generations": 1, "initial_genomes": seeds}
+    recipe = parse_recipe({**MICRO, "search": search}, "micro")
+    with Store(tmp_path / "warm.sqlite") as store:
+        r = run_search(recipe, store, threads=1, refine=False)
+        genomes = {c.genome for c in store.candidates(r.run_id)}
+    assert set(seeds) <= genomes and len(genomes) == 4  # the seeds, then 2 random genomes
 
 
 def test_second_run_is_served_from_the_cache(first, in_har_home):

@@ -19,7 +19,7 @@ from harx import __version__
 from harx.data import load_dataset
 from harx.errors import StoreError
 from harx.evaluate import genome_costs
-from harx.models.genome import Genome
+from harx.models.genome import Genome, parse_genome
 from harx.paths import artifacts_dir
 from harx.search.evaluation import ProxyJob, ProxyOutcome, RefineJob, RefineOutcome, run_proxy, run_refine
 from harx.search.executors import make_executor
@@ -378,7 +378,7 @@ class _Search:
         algo = NSGA2(
             pop_size=s.population,
             n_offsprings=s.offspring,
-            sampling=IntegerRandomSampling(),
+            sampling=self.initial_population() if s.initial_genomes else IntegerRandomSampling(),
             crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
             mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
             repair=GenomeRepair(),
@@ -396,6 +396,16 @@ class _Search:
             Evaluator().eval(StaticProblem(problem, F=F, G=G), pop)
             algo.tell(infills=pop)
             gen += 1
+
+    def initial_population(self) -> np.ndarray:
+        """The recipe's ``initial_genomes`` (repaired like any offspring), then uniform random vectors drawn
+        with the recipe's seed."""
+        enc, s = self.enc, self.recipe.search
+        rng = np.random.default_rng(self.recipe.seed)
+        X = rng.integers(enc.xl, enc.xu + 1, size=(s.population, enc.n_var))
+        for i, text in enumerate(s.initial_genomes):
+            X[i] = enc.encode(enc.repair(parse_genome(text)), like=X[i])
+        return X
 
     # ---- refine --------------------------------------------------------------------------------------------
     def proxy_front(self) -> list[CandidateRecord]:
