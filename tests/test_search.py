@@ -176,6 +176,14 @@ def test_infeasible_candidates_are_stored_with_reason(first):
             assert "flash_bytes" in c.infeasible_reason and c.train_seconds == 0
 
 
+@pytest.mark.parametrize(
+    "search", [MICRO["search"], {**MICRO["search"], "initial_genomes": ["c4k3w8a8-gapw8"]}]
+)
+def test_a_stored_recipe_parses_back_to_itself(search):
+    recipe = parse_recipe({**MICRO, "search": search}, "micro")
+    assert parse_recipe(recipe.to_dict(), "micro") == recipe
+
+
 def test_initial_genomes_start_the_search(in_har_home, tmp_path):
     seeds = ["c8k5p4w8a8-c8k3w4a4-gapw8", "c4k3w8a8-gapw8"]
     search = {"population": 4, "offspring": 4, "generations": 1, "initial_genomes": seeds}

@@ -156,8 +156,11 @@ def _section(cls, data, where: str, key: str, nested: dict | None = None):
 
 def _typed(default, value, where: str, key: str):
     if isinstance(default, tuple):
-        if not isinstance(value, list | tuple) or not value:
-            raise _fail(where, key, "expected a non-empty list")
+        # only lists that are empty by default (search.initial_genomes) may be given empty
+        if not isinstance(value, list | tuple) or (default and not value):
+            raise _fail(where, key, "expected a non-empty list" if default else "expected a list")
+        if not value:
+            return ()
         kind = type(default[0]) if default else type(value[0])
         items = [_typed(kind(), v, where, key) for v in value]
         if len(set(items)) != len(items):
