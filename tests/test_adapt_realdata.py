@@ -207,6 +207,10 @@ def test_cli_adapt_then_deploy_the_adaptive_model(in_har_home, tmp_path, capsys)
         (["--genome", GENOME, "--dataset", "har-mini", "--exit-after", "2"], "can follow blocks 1..1"),
         (["--little", "1"], "needs both --little ID and --big ID"),
         (
+            ["--genome", GENOME, "--dataset", "har-mini", "--exit-after", "1", "--val-subjects", "0"],
+            "at least 1 is needed",
+        ),
+        (
             ["--genome", GENOME, "--dataset", "har-mini", "--exit-after", "1", "--policy", "entropy"],
             "--policy",
         ),

@@ -87,7 +87,8 @@ def command(
         if exit_after is not None:
             raise ConfigError("--exit-after is for an early exit, not a cascade")
         little_art, big_art = _cascade_artifacts(store_path, little, big, little_artifact, big_artifact)
-        result = adapt.adapt_cascade(little_art, big_art, n_val_subjects=val_subjects or 4, **common)
+        n_val = 4 if val_subjects is None else val_subjects
+        result = adapt.adapt_cascade(little_art, big_art, n_val_subjects=n_val, **common)
     else:
         if exit_after is None:
             raise ConfigError(f"{given[0]} needs --exit-after K (the exit follows the first K conv blocks)")
@@ -102,7 +103,7 @@ def command(
                 exit_after,
                 cfg,
                 seed=src_seed if seed is None else seed,
-                n_val_subjects=val_subjects or src_val,
+                n_val_subjects=src_val if val_subjects is None else val_subjects,
                 exit_w_bits=exit_bits,
                 on_epoch=on_epoch,
                 **common,
