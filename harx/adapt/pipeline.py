@@ -39,6 +39,7 @@ from harx.models.genome import Genome, parse_genome
 from harx.paths import harx_home
 from harx.quant.artifact import Artifact
 from harx.train.config import TrainConfig
+from harx.train.loop import norm_stats
 
 DEFAULT_MODES = 25
 DEFAULT_POLICY = "margin"
@@ -339,9 +340,8 @@ def check_trained_on(art: Artifact, ds, split, where: str) -> None:
 
 
 def _normalized_on(art: Artifact, x_train: np.ndarray) -> bool:
-    """Whether ``art``'s input normalization is that of ``x_train`` (computed as harx.train does)."""
-    mean = x_train.mean(axis=(0, 2)).astype(np.float32)
-    std = np.maximum(x_train.std(axis=(0, 2)), 1e-6).astype(np.float32)
+    """Whether ``art``'s input normalization is that of ``x_train``."""
+    mean, std = norm_stats(x_train)
     return bool(
         np.allclose(art.norm_mean, mean, rtol=1e-5, atol=1e-6) and np.allclose(art.norm_std, std, rtol=1e-5)
     )

@@ -29,11 +29,18 @@ class SplitTensors:
     std: np.ndarray
 
 
+def norm_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel float32 mean and standard deviation of training windows (N, C, T): what a trained
+    model's input normalization holds."""
+    mean = x_train.mean(axis=(0, 2)).astype(np.float32)
+    std = np.maximum(x_train.std(axis=(0, 2)), 1e-6).astype(np.float32)
+    return mean, std
+
+
 def split_tensors(ds, split) -> SplitTensors:
     """Normalization statistics come from the training windows of ``split`` only."""
     xtr = ds.X[split.train]
-    mean = xtr.mean(axis=(0, 2)).astype(np.float32)
-    std = np.maximum(xtr.std(axis=(0, 2)), 1e-6).astype(np.float32)
+    mean, std = norm_stats(xtr)
     return SplitTensors(
         normalize(torch.from_numpy(xtr), mean, std),
         torch.from_numpy(ds.y[split.train].astype(np.int64)),
@@ -148,20 +155,19 @@ def fit(
             opt.step()
             total += float(loss.detach()) * len(idx)
         sched.step()
-        if not validate:
-            log = EpochLog(phase, epoch, total / n, None, None, time.perf_counter() - t0)
-            history.epochs.append(log)
-            if on_epoch:
-                on_epoch(log)
-            best_epoch = epoch
-            continue
-        val_logits = logits_of(model, x_val)
-        scores = score(y_val, val_logits.argmax(dim=1).numpy(), n_classes)
-        val_loss = float(F.cross_entropy(val_logits, torch.from_numpy(y_val)))
-        log = EpochLog(phase, epoch, total / n, scores.accuracy, scores.macro_f1, time.perf_counter() - t0)
+        scores = None
+        if validate:
+            val_logits = logits_of(model, x_val)
+            scores = score(y_val, val_logits.argmax(dim=1).numpy(), n_classes)
+            val_loss = float(F.cross_entropy(val_logits, torch.from_numpy(y_val)))
+        acc, f1 = (None, None) if scores is None else (scores.accuracy, scores.macro_f1)
+        log = EpochLog(phase, epoch, total / n, acc, f1, time.perf_counter() - t0)
         history.epochs.append(log)
         if on_epoch:
             on_epoch(log)
+        if scores is None:
+            best_epoch = epoch
+            continue
         # Small validation sets saturate (macro-F1 of 1.0 after one epoch is common on uci-har): equal
         # F1 is decided by the lower validation loss, so the selection keeps improving past saturation.
         key = (scores.macro_f1, -val_loss)
