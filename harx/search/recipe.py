@@ -26,6 +26,18 @@ COST_KEYS = ("flash_bytes", "ram_bytes", "latency_ms", "latency_cycles", "energy
 EXECUTORS = ("local", "dask")
 
 
+# Each block gene: the Space list it draws from and the Block field it sets (encoding order).
+BLOCK_GENES = (
+    ("channels", "channels"),
+    ("kernels", "kernel"),
+    ("strides", "stride"),
+    ("pools", "pool"),
+    ("dilations", "dilation"),
+    ("bits", "w_bits"),
+    ("bits", "a_bits"),
+)
+
+
 @dataclass(frozen=True)
 class Space:
     """The genes NSGA-II may choose from; every list is sorted so crossover moves between neighbours."""
@@ -50,17 +62,9 @@ class Space:
         if genome.head_w_bits not in self.bits:
             return f"head bits {genome.head_w_bits} are not in space.bits"
         for i, b in enumerate(genome.blocks, 1):
-            for gene, value, allowed in (
-                ("channels", b.channels, self.channels),
-                ("kernels", b.kernel, self.kernels),
-                ("strides", b.stride, self.strides),
-                ("pools", b.pool, self.pools),
-                ("dilations", b.dilation, self.dilations),
-                ("bits", b.w_bits, self.bits),
-                ("bits", b.a_bits, self.bits),
-            ):
-                if value not in allowed:
-                    return f"block {i}: {value} is not in space.{gene}"
+            for gene, attr in BLOCK_GENES:
+                if getattr(b, attr) not in getattr(self, gene):
+                    return f"block {i}: {getattr(b, attr)} is not in space.{gene}"
         return ""
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from harx.models.genome import Block, Genome
-from harx.search.recipe import Space
+from harx.search.recipe import BLOCK_GENES, Space
 
 HEADER = 3
-BLOCK_GENES = ("channels", "kernels", "strides", "pools", "dilations", "bits", "bits")
 
 
 class Encoding:
@@ -25,7 +24,7 @@ class Encoding:
         self.in_len = in_len
         self.n_var = HEADER + len(BLOCK_GENES) * space.max_blocks
         upper = [space.max_blocks - space.min_blocks, len(space.heads) - 1, len(space.bits) - 1]
-        upper += [len(getattr(space, g)) - 1 for g in BLOCK_GENES] * space.max_blocks
+        upper += [len(getattr(space, g)) - 1 for g, _ in BLOCK_GENES] * space.max_blocks
         self.xl = np.zeros(self.n_var, dtype=int)
         self.xu = np.array(upper, dtype=int)
 
@@ -35,17 +34,9 @@ class Encoding:
         n = s.min_blocks + x[0]
         blocks = []
         for i in range(n):
-            ch, k, st, p, d, w, a = x[HEADER + i * len(BLOCK_GENES) : HEADER + (i + 1) * len(BLOCK_GENES)]
+            genes = x[HEADER + i * len(BLOCK_GENES) : HEADER + (i + 1) * len(BLOCK_GENES)]
             blocks.append(
-                Block(
-                    s.channels[ch],
-                    s.kernels[k],
-                    s.bits[w],
-                    s.bits[a],
-                    s.strides[st],
-                    s.dilations[d],
-                    s.pools[p],
-                )
+                Block(**{attr: getattr(s, g)[j] for (g, attr), j in zip(BLOCK_GENES, genes, strict=True)})
             )
         return Genome(tuple(blocks), s.heads[x[1]], s.bits[x[2]])
 
@@ -57,15 +48,7 @@ class Encoding:
         x[1] = s.heads.index(genome.head)
         x[2] = s.bits.index(genome.head_w_bits)
         for i, b in enumerate(genome.blocks):
-            vals = (
-                s.channels.index(b.channels),
-                s.kernels.index(b.kernel),
-                s.strides.index(b.stride),
-                s.pools.index(b.pool),
-                s.dilations.index(b.dilation),
-                s.bits.index(b.w_bits),
-                s.bits.index(b.a_bits),
-            )
+            vals = [getattr(s, g).index(getattr(b, attr)) for g, attr in BLOCK_GENES]
             x[HEADER + i * len(BLOCK_GENES) : HEADER + (i + 1) * len(BLOCK_GENES)] = vals
         return x
 
