@@ -283,11 +283,41 @@ def test_dask_local_cluster_matches_local_executor(first, in_har_home, tmp_path)
         },
         "micro",
     )
+    events = []
     with Store(tmp_path / "dask.sqlite") as store:
-        d = run_search(recipe, store, threads=1, refine=False)
+        d = run_search(recipe, store, threads=1, refine=False, on_event=events.append)
     got = _proxy_results(tmp_path / "dask.sqlite", d.run_id)
     full = _proxy_results(path / "s.sqlite", r.run_id)
     assert len(got) == 4 and all(full[g] == v for g, v in got.items())
+    # the workers' epochs reach the coordinator's progress: 4 candidates x 2 folds x 3 epochs
+    epochs = [e.detail for e in events if e.kind == "epoch"]
+    assert len(epochs) == 24 and all(" epoch " in x for x in epochs)
+
+
+def test_dask_search_stops_at_a_worker_epoch(in_har_home, tmp_path):
+    """A stop requested from the progress callback (what Ctrl-C does) takes effect at the next relayed epoch,
+    not when the candidates finish; the run resumes to completion."""
+    pytest.importorskip("dask.distributed")
+    recipe = parse_recipe(
+        {
+            **MICRO,
+            "search": {"population": 4, "offspring": 4, "generations": 1},
+            "executor": {"kind": "dask", "workers": 1, "threads_per_worker": 1},
+        },
+        "micro",
+    )
+
+    def stop_at_epoch(e):
+        if e.kind == "epoch":
+            raise KeyboardInterrupt
+
+    with Store(tmp_path / "s.sqlite") as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_search(recipe, store, threads=1, refine=False, on_event=stop_at_epoch)
+        run = store.runs()[0]
+        assert run.status == "interrupted"
+        result = resume_search(store, run.id, refine=False)
+        assert result.trained_now + result.served_now == 4
 
 
 def test_cli_json_and_bad_recipe(in_har_home, tmp_path, capsys):

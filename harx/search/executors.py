@@ -5,10 +5,17 @@ Either way the coordinator alone writes the store: executors only return outcome
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 from harx.errors import ConfigError
 from harx.search.recipe import ExecutorSettings
+from harx.train.loop import EpochLog
+
+POLL_S = 0.5  # how long the coordinator waits between relaying epochs (and honouring a Ctrl-C)
 
 
 class LocalExecutor:
@@ -58,17 +65,46 @@ class DaskExecutor:
             self.client = Client(self._cluster)
 
     def map(self, fn: Callable, jobs: Iterable, on_epoch: Callable | None = None) -> Iterator:
+        """Outcomes as jobs finish. Workers publish each epoch on a topic of this call; the coordinator relays
+        them to ``on_epoch`` on its own thread every POLL_S, so a progress display (and its Ctrl-C check) runs
+        while a long job trains. Leaving the loop early (an exception in ``on_epoch``) cancels the jobs."""
         from dask.distributed import as_completed
 
-        jobs = list(jobs)
-        futures = {self.client.submit(fn, job, self.threads, pure=False): job for job in jobs}
-        for fut in as_completed(futures):
-            yield futures[fut], fut.result()
+        topic = f"harx-epoch-{uuid.uuid4().hex}"
+        epochs: collections.deque = collections.deque()
+        self.client.subscribe_topic(topic, lambda event: epochs.append(event[1]))
+        futures = {
+            self.client.submit(_publishing_epochs, fn, job, self.threads, topic, pure=False): job for job in jobs
+        }
+        done = as_completed(futures)
+        try:
+            while not done.is_empty():
+                batch = done.next_batch(block=False) if done.has_ready() else []
+                while epochs:
+                    msg = epochs.popleft()  # the worker adds its address to the dict
+                    if on_epoch is not None:
+                        on_epoch(EpochLog(**{f.name: msg[f.name] for f in dataclasses.fields(EpochLog)}))
+                for fut in batch:
+                    yield futures[fut], fut.result()
+                if not batch:
+                    time.sleep(POLL_S)
+        finally:
+            self.client.unsubscribe_topic(topic)
+            self.client.cancel([f for f in futures if not f.done()])
 
     def close(self) -> None:
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _publishing_epochs(fn: Callable, job, threads: int, topic: str):
+    """Runs on a worker: ``fn`` with each epoch published to ``topic`` as a plain dict (the scheduler relays
+    events as msgpack)."""
+    from dask.distributed import get_worker
+
+    worker = get_worker()
+    return fn(job, threads, lambda log: worker.log_event(topic, dataclasses.asdict(log)))
 
 
 def make_executor(settings: ExecutorSettings, threads: int):
