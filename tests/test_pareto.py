@@ -35,6 +35,7 @@ from harx.pareto import (
     plot_html,
     plot_png,
 )
+from harx.pareto.objectives import DEFAULT_OBJECTIVES, run_objectives
 from harx.store import CandidateRecord, Store
 
 A = "c4k3p4w8a4-gapw4"
@@ -334,6 +335,30 @@ def test_shared_reference_across_runs(store, stored) -> None:
 def test_newest_run_is_the_default(store, stored) -> None:
     _, ids = stored
     assert load_front(store, None, "acc,flash").run.id == ids["run2"]
+
+
+def test_default_objectives_are_the_runs_own(tmp_path) -> None:
+    """A run searched over accuracy and flash lists the front `harx search` reported, not a 3-D one."""
+    assert run_objectives({"objectives": ["macro_f1", "flash_bytes", "latency_cycles"]}) == (
+        "f1",
+        "flash",
+        "latency",
+    )
+    assert (
+        run_objectives({"objectives": ["accuracy", "flash_bytes", "ram_bytes", "energy_uj"]})
+        == DEFAULT_OBJECTIVES
+    )
+    assert run_objectives({}) == DEFAULT_OBJECTIVES
+    with Store(tmp_path / "s.sqlite") as s:
+        run = s.create_run({"dataset": "uci-har", "objectives": ["accuracy", "flash_bytes"]}, seed=0)
+        for g, seeds in REFINE_SEEDS.items():
+            s.add_candidate(_refine(g, seeds), run_id=run.id, generation=0)
+        front = load_front(s, run.id)
+        assert [o.name for o in front.objectives] == ["acc", "flash"]
+        assert front.points == load_front(s, run.id, "acc,flash").points
+        assert [o.name for o in load_front(s, run.id, "acc,flash,latency").objectives] == list(
+            DEFAULT_OBJECTIVES
+        )
 
 
 @pytest.mark.parametrize(

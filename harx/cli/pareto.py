@@ -28,16 +28,18 @@ from harx.pareto import (
     plot_png,
 )
 from harx.pareto.export import write_atomic
-from harx.pareto.objectives import parse_objectives, parse_ref
+from harx.pareto.front import pick_run
+from harx.pareto.objectives import parse_objectives, parse_ref, run_objectives
 
 _STORE_HELP = "Candidate store file (default: $HARX_HOME/store.sqlite)."
 # Options shared by `list` and `export`, which select a front the same way.
 _RUN = typer.Option(None, "--run", help="Run id (default: the newest run).")
 _STORE = typer.Option(None, "--store", help=_STORE_HELP)
 _OBJECTIVES = typer.Option(
-    ",".join(DEFAULT_OBJECTIVES),
+    None,
     "--objectives",
-    help="2 or 3 of acc, f1 (maximised), flash, ram, latency, energy, macs (minimised), comma-separated.",
+    help="2 or 3 of acc, f1 (maximised), flash, ram, latency, energy, macs (minimised), comma-separated "
+    f"(default: the run's search objectives; {','.join(DEFAULT_OBJECTIVES)} for runs that differ).",
 )
 _TARGET = typer.Option("gap8", "--target", "-t", help="Target of flash/ram/latency/energy/macs.")
 _STAGE = typer.Option(None, "--stage", help="proxy or refine (default: refine when the run has it).")
@@ -52,10 +54,17 @@ def _console() -> Console:
 
 
 def _front(
-    store: Path | None, run: int | None, objectives: str, target: str, stage: str | None, ref: str | None
+    store: Path | None,
+    run: int | None,
+    objectives: str | None,
+    target: str,
+    stage: str | None,
+    ref: str | None,
 ):
-    objs = parse_objectives(objectives)
+    objs = parse_objectives(objectives) if objectives else None
     with open_store(store) as s:
+        if objs is None:
+            objs = parse_objectives(run_objectives(pick_run(s, run).recipe))
         return load_front(s, run, objs, target, stage, parse_ref(ref, objs))
 
 
@@ -116,7 +125,7 @@ def front_summary(front: Front) -> str:
 def list_command(
     run: int = _RUN,
     store: Path = _STORE,
-    objectives: str = _OBJECTIVES,
+    objectives: str | None = _OBJECTIVES,
     target: str = _TARGET,
     stage: str = _STAGE,
     include_all: bool = _ALL,
@@ -310,7 +319,7 @@ def export_command(
     fmt: str = typer.Option("markdown", "--format", "-f", help=f"One of {', '.join(FORMATS)}."),
     run: int = _RUN,
     store: Path = _STORE,
-    objectives: str = _OBJECTIVES,
+    objectives: str | None = _OBJECTIVES,
     target: str = _TARGET,
     stage: str = _STAGE,
     include_all: bool = _ALL,

@@ -23,6 +23,7 @@ from harx.pareto.objectives import (
     Objective,
     number,
     parse_objectives,
+    run_objectives,
 )
 from harx.pareto.sorting import hypervolume, nondominated
 from harx.paths import default_store_path
@@ -289,7 +290,7 @@ def _finish(
 def load_fronts(
     store: Store,
     run_ids: list[int] | tuple[int, ...] | None = None,
-    objectives: str | tuple[str, ...] | tuple[Objective, ...] = DEFAULT_OBJECTIVES,
+    objectives: str | tuple[str, ...] | tuple[Objective, ...] | None = None,
     target: str = "gap8",
     stage: str | None = None,
     ref: dict[str, float] | None = None,
@@ -297,10 +298,14 @@ def load_fronts(
     """The fronts of several runs (the newest run when ``run_ids`` is empty) under one shared reference
     point, so that their hypervolumes compare. With ``stage`` None, one run shows its refined front when
     it has one; several runs all show refine fronts only when all have them, else all show proxy fronts. ``ref`` overrides the reference of some objectives (stored
-    units: accuracy as a fraction, flash in bytes, latency in ms, energy in µJ)."""
-    objs = _objectives(objectives)
+    units: accuracy as a fraction, flash in bytes, latency in ms, energy in µJ). With ``objectives`` None,
+    the runs' own search objectives when they share them, else DEFAULT_OBJECTIVES."""
+    objs = None if objectives is None else _objectives(objectives)
     check_target(target)
     runs = [pick_run(store, r) for r in (run_ids or [None])]
+    if objs is None:
+        searched = {run_objectives(run.recipe) for run in runs}
+        objs = _objectives(searched.pop() if len(searched) == 1 else DEFAULT_OBJECTIVES)
     if stage is None and len(runs) > 1:
         # Compare like with like: test scores only when every run has them, else every run's proxy scores.
         stages = {_choose_stage(store, run.id, None) for run in runs}
@@ -328,7 +333,7 @@ def load_fronts(
 def load_front(
     store: Store,
     run_id: int | None = None,
-    objectives: str | tuple[str, ...] | tuple[Objective, ...] = DEFAULT_OBJECTIVES,
+    objectives: str | tuple[str, ...] | tuple[Objective, ...] | None = None,
     target: str = "gap8",
     stage: str | None = None,
     ref: dict[str, float] | None = None,

@@ -73,6 +73,22 @@ OBJECTIVES: dict[str, Objective] = {
 }
 COST_AXES = tuple(name for name, o in OBJECTIVES.items() if o.per_target)
 DEFAULT_OBJECTIVES = ("acc", "flash", "latency")
+# A recipe's objective names (harx.search.recipe) -> the names here; cycles rank like milliseconds.
+RECIPE_OBJECTIVES = {
+    "accuracy": "acc",
+    "macro_f1": "f1",
+    "latency_cycles": "latency",
+    **{o.key: name for name, o in OBJECTIVES.items() if o.per_target},
+}
+
+
+def run_objectives(recipe: dict) -> tuple[str, ...]:
+    """The objectives a run was searched over (its stored recipe), so that its front here is the one
+    ``harx search`` reported; DEFAULT_OBJECTIVES when they cannot be drawn (not 2 or 3 of them)."""
+    names = tuple(dict.fromkeys(RECIPE_OBJECTIVES.get(str(n)) for n in recipe.get("objectives") or ()))
+    if None in names or not 2 <= len(names) <= 3:
+        return DEFAULT_OBJECTIVES
+    return names
 
 
 def parse_objectives(spec: str | tuple[str, ...] | list[str]) -> tuple[Objective, ...]:

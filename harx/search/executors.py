@@ -74,7 +74,8 @@ class DaskExecutor:
         epochs: collections.deque = collections.deque()
         self.client.subscribe_topic(topic, lambda event: epochs.append(event[1]))
         futures = {
-            self.client.submit(_publishing_epochs, fn, job, self.threads, topic, pure=False): job for job in jobs
+            self.client.submit(_publishing_epochs, fn, job, self.threads, topic, pure=False): job
+            for job in jobs
         }
         done = as_completed(futures)
         try:
