@@ -179,8 +179,9 @@ def test_runs_share_candidates_and_count_cache_hits(store: Store) -> None:
     assert [c.id for c in store.candidates(run_id=a.id, status="failed")] == [c3]
     sa, sb = store.run_stats(a.id), store.run_stats(b.id)
     assert (sa.n_candidates, sa.n_ok, sa.n_infeasible, sa.n_failed, sa.cache_hits) == (3, 1, 1, 1, 0)
+    assert sa.n_trained == 2  # the infeasible candidate was never trained; the failed one was
     assert sa.train_seconds == pytest.approx(13.5)
-    assert (sb.n_candidates, sb.n_ok, sb.cache_hits) == (2, 2, 1)
+    assert (sb.n_candidates, sb.n_ok, sb.cache_hits, sb.n_trained) == (2, 2, 1, 1)
     assert sb.train_seconds == pytest.approx(7.0)  # the cache hit cost run b nothing
 
 

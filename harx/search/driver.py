@@ -95,7 +95,7 @@ class SearchResult:
             "target": self.target,
             "wall_seconds": round(self.wall_seconds, 1),
             "candidates": self.stats.n_candidates,
-            "trained": self.stats.n_candidates - self.stats.cache_hits,
+            "trained": self.stats.n_trained,
             "cache_hits": self.stats.cache_hits,
             "served_now": self.served_now,
             "trained_now": self.trained_now,

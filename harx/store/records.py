@@ -97,8 +97,8 @@ class CandidateRecord:
 
 @dataclass(frozen=True)
 class RunStats:
-    """Counts over the candidates linked to one run. ``train_seconds`` sums only the candidates this run
-    trained itself (cache hits cost it nothing)."""
+    """Counts over the candidates linked to one run. ``n_trained`` and ``train_seconds`` count only the
+    candidates this run trained itself: cache hits cost it nothing, and infeasible ones are never trained."""
 
     run_id: int
     n_candidates: int
@@ -106,4 +106,5 @@ class RunStats:
     n_infeasible: int
     n_failed: int
     cache_hits: int
+    n_trained: int
     train_seconds: float

@@ -293,6 +293,7 @@ class Store:
                    coalesce(sum(c.status = 'infeasible'), 0) AS n_infeasible,
                    coalesce(sum(c.status = 'failed'), 0) AS n_failed,
                    coalesce(sum(l.cache_hit), 0) AS hits,
+                   coalesce(sum(NOT l.cache_hit AND c.status != 'infeasible'), 0) AS n_trained,
                    coalesce(sum(CASE WHEN l.cache_hit THEN 0 ELSE c.train_seconds END), 0.0) AS seconds
                FROM run_candidates AS l JOIN candidates AS c ON c.id = l.candidate_id
                WHERE l.run_id = ?""",
@@ -305,6 +306,7 @@ class Store:
             n_infeasible=row["n_infeasible"],
             n_failed=row["n_failed"],
             cache_hits=row["hits"],
+            n_trained=row["n_trained"],
             train_seconds=float(row["seconds"]),
         )
 
