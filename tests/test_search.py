@@ -115,7 +115,14 @@ def test_refine_picks_the_accuracy_flash_front_first_then_spreads_along_flash():
 
 def test_recipe_files_in_repo_are_valid():
     paths = sorted(Path("recipes").glob("*.yaml"))
-    assert {p.stem for p in paths} >= {"demo", "quick", "uci-har", "uci-hapt", "uci-har-small"}
+    assert {p.stem for p in paths} >= {
+        "demo",
+        "quick",
+        "uci-har",
+        "uci-hapt",
+        "uci-har-small",
+        "uci-har-deep",
+    }
     for path in paths:
         r = load_recipe(path)
         assert r.name == path.stem and r.objectives[0] in ("accuracy", "macro_f1")
