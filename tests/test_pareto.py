@@ -349,6 +349,9 @@ def test_default_objectives_are_the_runs_own(tmp_path) -> None:
         == DEFAULT_OBJECTIVES
     )
     assert run_objectives({}) == DEFAULT_OBJECTIVES
+    two = {"objectives": ["accuracy", "flash_bytes"]}
+    assert run_objectives(two, two) == ("acc", "flash")
+    assert run_objectives(two, {"objectives": ["accuracy", "ram_bytes"]}) == DEFAULT_OBJECTIVES
     with Store(tmp_path / "s.sqlite") as s:
         run = s.create_run({"dataset": "uci-har", "objectives": ["accuracy", "flash_bytes"]}, seed=0)
         for g, seeds in REFINE_SEEDS.items():

@@ -17,7 +17,6 @@ import numpy as np
 from harx.cost import TARGETS
 from harx.errors import ConfigError, StoreError
 from harx.pareto.objectives import (
-    DEFAULT_OBJECTIVES,
     SCORE_KEYS,
     SCORE_SOURCE,
     Objective,
@@ -304,8 +303,7 @@ def load_fronts(
     check_target(target)
     runs = [pick_run(store, r) for r in (run_ids or [None])]
     if objs is None:
-        searched = {run_objectives(run.recipe) for run in runs}
-        objs = _objectives(searched.pop() if len(searched) == 1 else DEFAULT_OBJECTIVES)
+        objs = _objectives(run_objectives(*(run.recipe for run in runs)))
     if stage is None and len(runs) > 1:
         # Compare like with like: test scores only when every run has them, else every run's proxy scores.
         stages = {_choose_stage(store, run.id, None) for run in runs}

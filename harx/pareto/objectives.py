@@ -82,10 +82,15 @@ RECIPE_OBJECTIVES = {
 }
 
 
-def run_objectives(recipe: dict) -> tuple[str, ...]:
-    """The objectives a run was searched over (its stored recipe), so that its front here is the one
-    ``harx search`` reported; DEFAULT_OBJECTIVES when they cannot be drawn (not 2 or 3 of them)."""
-    names = tuple(dict.fromkeys(RECIPE_OBJECTIVES.get(str(n)) for n in recipe.get("objectives") or ()))
+def run_objectives(*recipes: dict) -> tuple[str, ...]:
+    """The objectives the runs of these stored recipes were searched over, so that a run's front here is
+    the one ``harx search`` reported; DEFAULT_OBJECTIVES when the runs differ or their objectives cannot
+    be drawn (not 2 or 3 of them)."""
+    searched = {
+        tuple(dict.fromkeys(RECIPE_OBJECTIVES.get(str(n)) for n in recipe.get("objectives") or ()))
+        for recipe in recipes
+    }
+    names = searched.pop() if len(searched) == 1 else ()
     if None in names or not 2 <= len(names) <= 3:
         return DEFAULT_OBJECTIVES
     return names
