@@ -17,7 +17,7 @@ from harx.errors import ConfigError
 from harx.search import load_recipe, parse_recipe
 from harx.search import resume as resume_search
 from harx.search import run as run_search
-from harx.search.driver import refine_picks
+from harx.search.driver import near_front, refine_picks
 from harx.search.recipe import Space
 from harx.search.space import Encoding
 from harx.store import CandidateRecord, Store
@@ -58,6 +58,8 @@ MICRO = {
         ({"proxy": {"training": {"epochs": 3}}}, "unknown key 'epochs'"),
         ({"refine": {"seed": 3}}, "refine.seed: unknown key"),
         ({"refine": {"val_subjects": -1}}, "refine.val_subjects: must be 0"),
+        ({"refine": {"band_points": -0.5}}, "refine.band_points: expected accuracy points >= 0"),
+        ({"refine": {"band_points": "wide"}}, "refine.band_points: expected a number"),
         (
             {"search": {"initial_genomes": ["c8k5w8a8-c16k3w8a8-gapw8"]}},
             "search.initial_genomes[0]: 'c8k5w8a8-c16k3w8a8-gapw8' is outside the space: block 2: 16 is "
@@ -111,6 +113,27 @@ def test_refine_picks_the_accuracy_flash_front_first_then_spreads_along_flash():
     # two objectives: the front is the accuracy/flash front, spread evenly as before
     two = refine_picks(front[:4], ("accuracy", "flash_bytes"), "gap8", 2)
     assert [c.id for c in two] == [1, 4]
+
+
+def test_near_front_keeps_what_the_proxy_cannot_tell_from_the_front():
+    objectives = ("accuracy", "flash_bytes")
+    recs = [
+        _proxy_record(1, 0.90, 500, 1.0),
+        _proxy_record(2, 0.94, 4000, 1.0),
+        _proxy_record(3, 0.897, 600, 1.0),  # 0.3 points under #1 at more flash
+        _proxy_record(4, 0.930, 3000, 1.0),  # 1.0 point over #1: not dominated, on the front
+        _proxy_record(5, 0.934, 5000, 1.0),  # 0.6 points under #2
+        _proxy_record(6, 0.80, 450, 1.0),  # the cheapest: on the front
+    ]
+    assert [c.id for c in near_front(recs, objectives, "gap8", 0.5)] == [3]
+    assert [c.id for c in near_front(recs, objectives, "gap8", 0.6001)] == [3, 5]
+    assert near_front(recs, objectives, "gap8", 0.0) == []
+    front = [r for r in recs if r.id in (1, 2, 4, 6)]
+    near = near_front(recs, objectives, "gap8", 1.0)
+    # front first; near points only fill the room max_points leaves, in flash order with the rest
+    assert [c.id for c in refine_picks(front, objectives, "gap8", 4, near)] == [6, 1, 4, 2]
+    assert [c.id for c in refine_picks(front, objectives, "gap8", 5, near)] == [6, 1, 3, 4, 2]
+    assert [c.id for c in refine_picks(front, objectives, "gap8", 9, near)] == [6, 1, 3, 4, 2, 5]
 
 
 def test_recipe_files_in_repo_are_valid():

@@ -142,13 +142,18 @@ def nondominated(
 
 
 def refine_picks(
-    front: list[CandidateRecord], objectives, target: str, max_points: int
+    front: list[CandidateRecord],
+    objectives,
+    target: str,
+    max_points: int,
+    near: list[CandidateRecord] = (),
 ) -> list[CandidateRecord]:
-    """The proxy-front candidates to retrain, at most ``max_points``, in order of the first cost.
+    """The candidates to retrain, at most ``max_points``, in order of the first cost.
 
     First the front of the accuracy objective against the first cost (the trade-off read first; with more
     than two objectives a spread along the whole front skipped most of it on uci-har), then candidates
-    spread evenly along the first cost among the rest of the front.
+    spread evenly along the first cost among the rest of the front, then, in the room left, candidates
+    spread the same way among ``near`` (off the front but inside the proxy's noise, see ``near_front``).
     """
     metric = next(o for o in objectives if OBJECTIVES[o] == "max")
     cost = next(o for o in objectives if OBJECTIVES[o] == "min")
@@ -156,7 +161,33 @@ def refine_picks(
     chosen = {c.id for c in primary}
     rest = [c for c in front if c.id not in chosen]
     picks = _spread(primary, max_points) + _spread(rest, max(max_points - len(primary), 0))
+    chosen = {c.id for c in picks}
+    near = sorted(
+        (c for c in near if c.id not in chosen), key=lambda r: _objective_value(r, cost, "proxy", target)
+    )
+    picks += _spread(near, max(max_points - len(picks), 0))
     return sorted(picks, key=lambda r: _objective_value(r, cost, "proxy", target))
+
+
+def near_front(
+    records: list[CandidateRecord], objectives, target: str, band_points: float
+) -> list[CandidateRecord]:
+    """Dominated candidates that no other candidate beats by more than ``band_points`` accuracy points at
+    no higher cost: the proxy cannot tell them from the front.
+    """
+    if not records or band_points <= 0:
+        return []
+    F = objective_matrix(records, objectives, "proxy", target)
+    m = next(i for i, o in enumerate(objectives) if OBJECTIVES[o] == "max")
+    costs = [i for i in range(len(objectives)) if i != m]
+    band = band_points / 100
+    out = []
+    for i, rec in enumerate(records):
+        no_costlier = np.all(F[:, costs] <= F[i, costs], axis=1)
+        no_costlier[i] = False
+        if np.any(no_costlier) and 0 < F[i, m] - F[no_costlier, m].min() <= band:
+            out.append(rec)
+    return out
 
 
 def _spread(records: list, k: int) -> list:
@@ -408,17 +439,17 @@ class _Search:
         return X
 
     # ---- refine --------------------------------------------------------------------------------------------
-    def proxy_front(self) -> list[CandidateRecord]:
-        ok = [
+    def feasible_proxy(self) -> list[CandidateRecord]:
+        return [
             r
             for r in self.store.candidates(self.run_id, stage="proxy", status="ok")
             if not self._infeasible_reason(r.costs)
         ]
-        return nondominated(ok, self.recipe.objectives, "proxy", self.recipe.target)
 
     def refine(self, front: list[CandidateRecord]) -> list[CandidateRecord]:
-        r = self.recipe.refine
-        picks = refine_picks(front, self.recipe.objectives, self.recipe.target, r.max_points)
+        r, objectives, target = self.recipe.refine, self.recipe.objectives, self.recipe.target
+        near = near_front(self.feasible_proxy(), objectives, target, r.band_points)
+        picks = refine_picks(front, objectives, target, r.max_points, near)
         root = str(artifacts_dir() / self.ds.name)
         refined = []
         pending = {}
@@ -524,7 +555,7 @@ def run(
     try:
         search = _Search(recipe, store, run_id, threads, on_event)
         search.run_nsga2()
-        proxy_front = search.proxy_front()
+        proxy_front = nondominated(search.feasible_proxy(), recipe.objectives, "proxy", recipe.target)
         refined = search.refine(proxy_front) if refine else []
     except KeyboardInterrupt:
         store.finish_run(run_id, "interrupted", "stopped by the user; resume with harx search --resume")

@@ -96,11 +96,16 @@ class RefineSettings:
     ``val_subjects`` 0 (the default) trains on every training subject for the full epoch budget; more
     holds that many out for early stopping, which scored 0.56 points lower on average over 10 searched
     uci-har genomes (docs/results.md).
+
+    ``band_points`` > 0 also retrains, while ``max_points`` leaves room, candidates off the proxy front
+    by no more than that many accuracy points: the proxy's folds spread by several points, so those are
+    not known to be worse.
     """
 
     seeds: int = 3
     val_subjects: int = 0
     max_points: int = 12
+    band_points: float = 0.0
     training: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -292,6 +297,8 @@ def parse_recipe(data: dict, where: str = "recipe") -> Recipe:
         raise _fail(where, "refine", "need seeds >= 1 and max_points >= 1")
     if refine.val_subjects < 0:
         raise _fail(where, "refine.val_subjects", "must be 0 (train on every training subject) or more")
+    if refine.band_points < 0:
+        raise _fail(where, "refine.band_points", f"expected accuracy points >= 0, got {refine.band_points!r}")
     executor = _section(ExecutorSettings, data.get("executor"), where, "executor")
     if executor.kind not in EXECUTORS:
         raise _fail(where, "executor.kind", f"'{executor.kind}' is not one of {', '.join(EXECUTORS)}")
