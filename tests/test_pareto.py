@@ -35,7 +35,7 @@ from harx.pareto import (
     plot_html,
     plot_png,
 )
-from harx.pareto.objectives import DEFAULT_OBJECTIVES, run_objectives
+from harx.pareto.objectives import DEFAULT_OBJECTIVES, run_objectives, run_target
 from harx.store import CandidateRecord, Store
 
 A = "c4k3p4w8a4-gapw4"
@@ -362,6 +362,19 @@ def test_default_objectives_are_the_runs_own(tmp_path) -> None:
         assert [o.name for o in load_front(s, run.id, "acc,flash,latency").objectives] == list(
             DEFAULT_OBJECTIVES
         )
+
+
+def test_default_target_is_the_runs_own(tmp_path) -> None:
+    assert run_target({"target": "rv32"}, {"target": "rv32"}) == "rv32"
+    assert run_target({"target": "rv32"}, {"target": "gap8"}) == run_target({}) == "gap8"
+    with Store(tmp_path / "s.sqlite") as s:
+        run = s.create_run({"dataset": "uci-har", "target": "rv32"}, seed=0)
+        for g, seeds in REFINE_SEEDS.items():
+            s.add_candidate(_refine(g, seeds), run_id=run.id, generation=0)
+        front = load_front(s, run.id, "acc,latency")
+        assert front.target == "rv32"
+        assert front.points == load_front(s, run.id, "acc,latency", "rv32").points
+        assert load_front(s, run.id, "acc,latency", "gap8").target == "gap8"
 
 
 @pytest.mark.parametrize(

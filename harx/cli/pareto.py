@@ -41,7 +41,9 @@ _OBJECTIVES = typer.Option(
     help="2 or 3 of acc, f1 (maximised), flash, ram, latency, energy, macs (minimised), comma-separated "
     f"(default: the run's search objectives; {','.join(DEFAULT_OBJECTIVES)} for runs that differ).",
 )
-_TARGET = typer.Option("gap8", "--target", "-t", help="Target of flash/ram/latency/energy/macs.")
+_TARGET = typer.Option(
+    None, "--target", "-t", help="Target of flash/ram/latency/energy/macs (default: the run's search target)."
+)
 _STAGE = typer.Option(None, "--stage", help="proxy or refine (default: refine when the run has it).")
 _ALL = typer.Option(False, "--all", help="Also include the dominated candidates.")
 _REF = typer.Option(None, "--ref", help="Hypervolume reference, e.g. acc=0.5,flash=30000 (stored units).")
@@ -57,7 +59,7 @@ def _front(
     store: Path | None,
     run: int | None,
     objectives: str | None,
-    target: str,
+    target: str | None,
     stage: str | None,
     ref: str | None,
 ):
@@ -153,7 +155,9 @@ def plot_command(
     out: list[Path] = typer.Option(
         [Path("front.png")], "--out", "-o", help="Output file, .png or .html; repeat for both."
     ),
-    target: str = typer.Option("gap8", "--target", "-t", help="Target of the cost axes."),
+    target: str = typer.Option(
+        None, "--target", "-t", help="Target of the cost axes (default: the runs' search target)."
+    ),
     metric: str = typer.Option("acc", "--metric", help="Score on the vertical axis: acc or f1."),
     axes: str = typer.Option(",".join(DEFAULT_AXES), "--axes", help="Cost axes, one panel each."),
     stage: str = typer.Option(None, "--stage", help="proxy or refine (default: refine when a run has it)."),

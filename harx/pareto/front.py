@@ -23,6 +23,7 @@ from harx.pareto.objectives import (
     number,
     parse_objectives,
     run_objectives,
+    run_target,
 )
 from harx.pareto.sorting import hypervolume, nondominated
 from harx.paths import default_store_path
@@ -290,7 +291,7 @@ def load_fronts(
     store: Store,
     run_ids: list[int] | tuple[int, ...] | None = None,
     objectives: str | tuple[str, ...] | tuple[Objective, ...] | None = None,
-    target: str = "gap8",
+    target: str | None = None,
     stage: str | None = None,
     ref: dict[str, float] | None = None,
 ) -> list[Front]:
@@ -298,10 +299,12 @@ def load_fronts(
     point, so that their hypervolumes compare. With ``stage`` None, one run shows its refined front when
     it has one; several runs all show refine fronts only when all have them, else all show proxy fronts. ``ref`` overrides the reference of some objectives (stored
     units: accuracy as a fraction, flash in bytes, latency in ms, energy in µJ). With ``objectives`` None,
-    the runs' own search objectives when they share them, else DEFAULT_OBJECTIVES."""
+    the runs' own search objectives when they share them, else DEFAULT_OBJECTIVES; likewise with
+    ``target`` None, their search target."""
     objs = None if objectives is None else _objectives(objectives)
-    check_target(target)
     runs = [pick_run(store, r) for r in (run_ids or [None])]
+    target = target or run_target(*(run.recipe for run in runs))
+    check_target(target)
     if objs is None:
         objs = _objectives(run_objectives(*(run.recipe for run in runs)))
     if stage is None and len(runs) > 1:
@@ -332,7 +335,7 @@ def load_front(
     store: Store,
     run_id: int | None = None,
     objectives: str | tuple[str, ...] | tuple[Objective, ...] | None = None,
-    target: str = "gap8",
+    target: str | None = None,
     stage: str | None = None,
     ref: dict[str, float] | None = None,
 ) -> Front:

@@ -73,6 +73,7 @@ OBJECTIVES: dict[str, Objective] = {
 }
 COST_AXES = tuple(name for name, o in OBJECTIVES.items() if o.per_target)
 DEFAULT_OBJECTIVES = ("acc", "flash", "latency")
+DEFAULT_TARGET = "gap8"
 # A recipe's objective names (harx.search.recipe) -> the names here; cycles rank like milliseconds.
 RECIPE_OBJECTIVES = {
     "accuracy": "acc",
@@ -94,6 +95,12 @@ def run_objectives(*recipes: dict) -> tuple[str, ...]:
     if None in names or not 2 <= len(names) <= 3:
         return DEFAULT_OBJECTIVES
     return names
+
+
+def run_target(*recipes: dict) -> str:
+    """The target the runs of these stored recipes were searched on; DEFAULT_TARGET when they differ."""
+    targets = {str(recipe.get("target", DEFAULT_TARGET)) for recipe in recipes}
+    return targets.pop() if len(targets) == 1 else DEFAULT_TARGET
 
 
 def parse_objectives(spec: str | tuple[str, ...] | list[str]) -> tuple[Objective, ...]:

@@ -42,7 +42,7 @@ class Panel:
 def panels(
     store: Store,
     run_ids: list[int] | tuple[int, ...] | None = None,
-    target: str = "gap8",
+    target: str | None = None,
     metric: str = "acc",
     axes: tuple[str, ...] = DEFAULT_AXES,
     stage: str | None = None,
