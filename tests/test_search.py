@@ -124,16 +124,17 @@ def test_near_front_keeps_what_the_proxy_cannot_tell_from_the_front():
         _proxy_record(4, 0.930, 3000, 1.0),  # 1.0 point over #1: not dominated, on the front
         _proxy_record(5, 0.934, 5000, 1.0),  # 0.6 points under #2
         _proxy_record(6, 0.80, 450, 1.0),  # the cheapest: on the front
+        _proxy_record(7, 0.938, 4500, 1.0),  # 0.2 points under #2
     ]
-    assert [c.id for c in near_front(recs, objectives, "gap8", 0.5)] == [3]
-    assert [c.id for c in near_front(recs, objectives, "gap8", 0.6001)] == [3, 5]
+    assert [c.id for c in near_front(recs, objectives, "gap8", 0.5)] == [7, 3]  # closest first
+    assert [c.id for c in near_front(recs, objectives, "gap8", 0.6001)] == [7, 3, 5]
     assert near_front(recs, objectives, "gap8", 0.0) == []
     front = [r for r in recs if r.id in (1, 2, 4, 6)]
     near = near_front(recs, objectives, "gap8", 1.0)
-    # front first; near points only fill the room max_points leaves, in flash order with the rest
+    # front first; near points only fill the room max_points leaves, all returned in flash order
     assert [c.id for c in refine_picks(front, objectives, "gap8", 4, near)] == [6, 1, 4, 2]
-    assert [c.id for c in refine_picks(front, objectives, "gap8", 5, near)] == [6, 1, 3, 4, 2]
-    assert [c.id for c in refine_picks(front, objectives, "gap8", 9, near)] == [6, 1, 3, 4, 2, 5]
+    assert [c.id for c in refine_picks(front, objectives, "gap8", 5, near)] == [6, 1, 4, 2, 7]
+    assert [c.id for c in refine_picks(front, objectives, "gap8", 9, near)] == [6, 1, 3, 4, 2, 7, 5]
 
 
 def test_recipe_files_in_repo_are_valid():

@@ -152,8 +152,8 @@ def refine_picks(
 
     First the front of the accuracy objective against the first cost (the trade-off read first; with more
     than two objectives a spread along the whole front skipped most of it on uci-har), then candidates
-    spread evenly along the first cost among the rest of the front, then, in the room left, candidates
-    spread the same way among ``near`` (off the front but inside the proxy's noise, see ``near_front``).
+    spread evenly along the first cost among the rest of the front, then, in the room left, ``near``
+    (candidates off the front but inside the proxy's noise, see ``near_front``) in its order.
     """
     metric = next(o for o in objectives if OBJECTIVES[o] == "max")
     cost = next(o for o in objectives if OBJECTIVES[o] == "min")
@@ -162,10 +162,7 @@ def refine_picks(
     rest = [c for c in front if c.id not in chosen]
     picks = _spread(primary, max_points) + _spread(rest, max(max_points - len(primary), 0))
     chosen = {c.id for c in picks}
-    near = sorted(
-        (c for c in near if c.id not in chosen), key=lambda r: _objective_value(r, cost, "proxy", target)
-    )
-    picks += _spread(near, max(max_points - len(picks), 0))
+    picks += [c for c in near if c.id not in chosen][: max(max_points - len(picks), 0)]
     return sorted(picks, key=lambda r: _objective_value(r, cost, "proxy", target))
 
 
@@ -173,7 +170,7 @@ def near_front(
     records: list[CandidateRecord], objectives, target: str, band_points: float
 ) -> list[CandidateRecord]:
     """Dominated candidates that no other candidate beats by more than ``band_points`` accuracy points at
-    no higher cost: the proxy cannot tell them from the front.
+    no higher cost: the proxy cannot tell them from the front. Closest to the front first.
     """
     if not records or band_points <= 0:
         return []
@@ -181,13 +178,15 @@ def near_front(
     m = next(i for i, o in enumerate(objectives) if OBJECTIVES[o] == "max")
     costs = [i for i in range(len(objectives)) if i != m]
     band = band_points / 100
-    out = []
-    for i, rec in enumerate(records):
+    near = []
+    for i in range(len(records)):
         no_costlier = np.all(F[:, costs] <= F[i, costs], axis=1)
         no_costlier[i] = False
-        if np.any(no_costlier) and 0 < F[i, m] - F[no_costlier, m].min() <= band:
-            out.append(rec)
-    return out
+        if np.any(no_costlier):
+            margin = F[i, m] - F[no_costlier, m].min()  # accuracy lost to the best of those (fraction)
+            if 0 < margin <= band:
+                near.append((margin, i))
+    return [records[i] for _, i in sorted(near)]
 
 
 def _spread(records: list, k: int) -> list:
