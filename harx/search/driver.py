@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,7 +146,7 @@ def refine_picks(
     objectives,
     target: str,
     max_points: int,
-    near: list[CandidateRecord] = (),
+    near: Sequence[CandidateRecord] = (),
 ) -> list[CandidateRecord]:
     """The candidates to retrain, at most ``max_points``, in order of the first cost.
 
