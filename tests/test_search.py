@@ -110,6 +110,9 @@ def test_refine_picks_the_accuracy_flash_front_first_then_spreads_along_flash():
     assert [c.id for c in picks] == [1, 2, 5, 3, 9, 4]  # 1-4, then the two ends of 5-9, by flash
     assert [c.id for c in refine_picks(front, objectives, "gap8", 3)] == [1, 3, 4]
     assert len(refine_picks(front, objectives, "gap8", 20)) == 9
+    # a candidate just under the accuracy/flash front goes ahead of the latency-only rest of the front
+    near = [_proxy_record(10, 0.938, 4500, 9.0)]
+    assert [c.id for c in refine_picks(front, objectives, "gap8", 6, near)] == [1, 2, 5, 3, 10, 4]
     # two objectives: the front is the accuracy/flash front, spread evenly as before
     two = refine_picks(front[:4], ("accuracy", "flash_bytes"), "gap8", 2)
     assert [c.id for c in two] == [1, 4]

@@ -151,19 +151,27 @@ def refine_picks(
     """The candidates to retrain, at most ``max_points``, in order of the first cost.
 
     First the front of the accuracy objective against the first cost (the trade-off read first; with more
-    than two objectives a spread along the whole front skipped most of it on uci-har), then candidates
-    spread evenly along the first cost among the rest of the front, then, in the room left, ``near``
-    (candidates off the front but inside the proxy's noise, see ``near_front``) in its order.
+    than two objectives a spread along the whole front skipped most of it on uci-har), then ``near``
+    (candidates just under that front, inside the proxy's noise: ``near_front``) in its order, then
+    candidates spread evenly along the first cost among the rest of the front.
     """
-    metric = next(o for o in objectives if OBJECTIVES[o] == "max")
-    cost = next(o for o in objectives if OBJECTIVES[o] == "min")
+    metric, cost = primary_objectives(objectives)
     primary = nondominated(front, (metric, cost), "proxy", target)
-    chosen = {c.id for c in primary}
-    rest = [c for c in front if c.id not in chosen]
-    picks = _spread(primary, max_points) + _spread(rest, max(max_points - len(primary), 0))
+    picks = _spread(primary, max_points)
     chosen = {c.id for c in picks}
     picks += [c for c in near if c.id not in chosen][: max(max_points - len(picks), 0)]
+    chosen = {c.id for c in picks}
+    rest = [c for c in front if c.id not in chosen]
+    picks += _spread(rest, max(max_points - len(picks), 0))
     return sorted(picks, key=lambda r: _objective_value(r, cost, "proxy", target))
+
+
+def primary_objectives(objectives) -> tuple[str, str]:
+    """The accuracy objective and the first cost: the trade-off that refine retrains first."""
+    return (
+        next(o for o in objectives if OBJECTIVES[o] == "max"),
+        next(o for o in objectives if OBJECTIVES[o] == "min"),
+    )
 
 
 def near_front(
@@ -447,7 +455,7 @@ class _Search:
 
     def refine(self, front: list[CandidateRecord]) -> list[CandidateRecord]:
         r, objectives, target = self.recipe.refine, self.recipe.objectives, self.recipe.target
-        near = near_front(self.feasible_proxy(), objectives, target, r.band_points)
+        near = near_front(self.feasible_proxy(), primary_objectives(objectives), target, r.band_points)
         picks = refine_picks(front, objectives, target, r.max_points, near)
         root = str(artifacts_dir() / self.ds.name)
         refined = []

@@ -97,9 +97,10 @@ class RefineSettings:
     holds that many out for early stopping, which scored 0.56 points lower on average over 10 searched
     uci-har genomes (docs/results.md).
 
-    ``band_points`` > 0 also retrains, while ``max_points`` leaves room, candidates off the proxy front
-    by no more than that many accuracy points: the proxy's folds spread by several points, so those are
-    not known to be worse.
+    ``band_points`` > 0 also retrains, while ``max_points`` leaves room, candidates no more than that many
+    accuracy points under the proxy front of accuracy against the first cost (ahead of the rest of a
+    3-objective front): the proxy misses refined scores by more than that, so those are not known to be
+    worse.
     """
 
     seeds: int = 3
