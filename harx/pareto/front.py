@@ -297,8 +297,9 @@ def load_fronts(
 ) -> list[Front]:
     """The fronts of several runs (the newest run when ``run_ids`` is empty) under one shared reference
     point, so that their hypervolumes compare. With ``stage`` None, one run shows its refined front when
-    it has one; several runs all show refine fronts only when all have them, else all show proxy fronts. ``ref`` overrides the reference of some objectives (stored
-    units: accuracy as a fraction, flash in bytes, latency in ms, energy in µJ). With ``objectives`` None,
+    it has one; several runs all show refine fronts only when all have them, else all show proxy fronts.
+    ``ref`` overrides the reference of some objectives (stored units: accuracy as a fraction, flash in
+    bytes, latency in ms, energy in µJ). With ``objectives`` None,
     the runs' own search objectives when they share them, else DEFAULT_OBJECTIVES; likewise with
     ``target`` None, their search target."""
     objs = None if objectives is None else _objectives(objectives)

@@ -453,9 +453,11 @@ class _Search:
             if not self._infeasible_reason(r.costs)
         ]
 
-    def refine(self, front: list[CandidateRecord]) -> list[CandidateRecord]:
+    def refine(self, front: list[CandidateRecord], feasible: list[CandidateRecord]) -> list[CandidateRecord]:
+        """Retrain ``front`` (the proxy front of ``feasible``, the run's feasible proxy candidates) and the
+        near misses of ``feasible`` that ``refine.band_points`` admits."""
         r, objectives, target = self.recipe.refine, self.recipe.objectives, self.recipe.target
-        near = near_front(self.feasible_proxy(), primary_objectives(objectives), target, r.band_points)
+        near = near_front(feasible, primary_objectives(objectives), target, r.band_points)
         picks = refine_picks(front, objectives, target, r.max_points, near)
         root = str(artifacts_dir() / self.ds.name)
         refined = []
@@ -562,8 +564,9 @@ def run(
     try:
         search = _Search(recipe, store, run_id, threads, on_event)
         search.run_nsga2()
-        proxy_front = nondominated(search.feasible_proxy(), recipe.objectives, "proxy", recipe.target)
-        refined = search.refine(proxy_front) if refine else []
+        feasible = search.feasible_proxy()
+        proxy_front = nondominated(feasible, recipe.objectives, "proxy", recipe.target)
+        refined = search.refine(proxy_front, feasible) if refine else []
     except KeyboardInterrupt:
         store.finish_run(run_id, "interrupted", "stopped by the user; resume with harx search --resume")
         raise
