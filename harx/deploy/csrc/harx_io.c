@@ -1,4 +1,5 @@
-/* harx_io.c: decimal formatting over harx_write (see harx_platform.h), and the logits checksum. */
+/* harx_io.c: decimal formatting over harx_write (see harx_platform.h), the logits checksum and the
+ * harnesses' per-window verdict. */
 #include "harx_io.h"
 
 #include "harx_platform.h"
@@ -43,4 +44,23 @@ uint32_t harx_checksum(const int32_t *logits, int n)
         }
     }
     return h;
+}
+
+int harx_end_window(const int32_t *logits, const int32_t *expected, int n, int same)
+{
+    int c;
+    for (c = 0; c < n; c++)
+        same &= logits[c] == expected[c];
+    harx_puts(" checksum ");
+    harx_put_uint(harx_checksum(logits, n));
+    harx_puts(same ? "\n" : " MISMATCH\n");
+    return !same;
+}
+
+int harx_end_test(uint32_t mismatches)
+{
+    harx_puts("mismatches ");
+    harx_put_uint(mismatches);
+    harx_puts("\n");
+    return mismatches != 0;
 }
