@@ -299,9 +299,8 @@ def load_fronts(
     point, so that their hypervolumes compare. With ``stage`` None, one run shows its refined front when
     it has one; several runs all show refine fronts only when all have them, else all show proxy fronts.
     ``ref`` overrides the reference of some objectives (stored units: accuracy as a fraction, flash in
-    bytes, latency in ms, energy in µJ). With ``objectives`` None,
-    the runs' own search objectives when they share them, else DEFAULT_OBJECTIVES; likewise with
-    ``target`` None, their search target."""
+    bytes, latency in ms, energy in µJ). With ``objectives`` None, the runs' own search objectives when
+    they share them, else DEFAULT_OBJECTIVES; likewise with ``target`` None, their search target."""
     objs = None if objectives is None else _objectives(objectives)
     runs = [pick_run(store, r) for r in (run_ids or [None])]
     target = target or run_target(*(run.recipe for run in runs))
