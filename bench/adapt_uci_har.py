@@ -23,12 +23,13 @@ from harx.adapt import ALWAYS, NEVER, ModeRule, evaluate_adaptive, input_rescale
 from harx.adapt.modes import distinct, front
 from harx.adapt.plot import plot_png
 from harx.data import load_dataset, subject_split
-from harx.deploy.adaptive import AdaptiveModel, save_adaptive
-from harx.deploy.adaptive_c import generate_adaptive, run_adaptive
+from harx.deploy.adaptive_c import generate_adaptive
 from harx.deploy.pipeline import test_windows
+from harx.deploy.toolchain import run_adaptive
 from harx.errors import StoreError
 from harx.evaluate import evaluate, train_model
 from harx.models.genome import parse_genome
+from harx.quant.adaptive import AdaptiveModel, save_adaptive
 from harx.quant.artifact import load, save
 from harx.train.config import TrainConfig
 

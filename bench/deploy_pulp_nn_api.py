@@ -3,7 +3,7 @@
 For every kernel harx.deploy can generate (conv u2/u4/u8/i8 x u2/u4/u8 x i2/i4/i8, maxpool, avgpool and the
 int32-output linear at each width), the prototype in the checkout's XpulpV2/32bit/include/pulp_nn_kernels.h
 must exist with the same parameter types in the same order, and the library sources the GAP8 build compiles
-(Kernel.library_sources) must exist. Parameter names are not compared (the header itself varies them).
+(harx.deploy.kernel_c.library_sources) must exist. Parameter names are not compared (the header itself varies them).
 
     .venv/bin/python bench/deploy_pulp_nn_api.py PATH/TO/pulp-nn-mixed
 """
@@ -15,7 +15,8 @@ import re
 import sys
 from pathlib import Path
 
-from harx.deploy import Kernel
+from harx.cost import Kernel
+from harx.deploy.kernel_c import library_sources, params
 from harx.models.genome import BITS
 
 _PROTO = re.compile(r"(?:void|uint8_t \*)\s+(pulp_nn_\w+)\s*\(([^)]*)\)\s*;")
@@ -50,11 +51,11 @@ def main() -> int:
     problems = []
     kernels = harx_kernels()
     for k in kernels:
-        mine = [re.sub(r"\s*\*", "*", t) for t, _ in k.params()]
+        mine = [re.sub(r"\s*\*", "*", t) for t, _ in params(k)]
         if protos.get(k.name) != mine:
             problems.append(f"{k.name}: harx {mine} vs header {protos.get(k.name)}")
         problems += [
-            f"{k.name}: missing source {s}" for s in k.library_sources() if not (root / "src" / s).is_file()
+            f"{k.name}: missing source {s}" for s in library_sources(k) if not (root / "src" / s).is_file()
         ]
     print(f"{len(kernels)} kernels checked against {header}: {len(problems)} problems")
     for p in problems:

@@ -13,10 +13,6 @@ def harx_home() -> Path:
     return Path(os.environ.get("HARX_HOME") or Path.home() / ".cache" / "harx").expanduser()
 
 
-def datasets_dir() -> Path:
-    return harx_home() / "datasets"
-
-
 def default_store_path() -> Path:
     return harx_home() / "store.sqlite"
 

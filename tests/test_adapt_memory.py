@@ -6,7 +6,12 @@ import pytest
 
 from harx.cost import load_target, plan
 from harx.cost.memory import cascade_plan, exit_head_layers
-from harx.deploy.adaptive import (
+from harx.deploy.adaptive_c import generate_adaptive
+from harx.deploy.synthetic import random_model, random_windows
+from harx.deploy.toolchain import missing_tools, run_adaptive
+from harx.errors import ConfigError, DataError
+from harx.models.genome import parse_genome
+from harx.quant.adaptive import (
     ALWAYS,
     NEVER,
     POLICIES,
@@ -17,11 +22,6 @@ from harx.deploy.adaptive import (
     load_adaptive,
     save_adaptive,
 )
-from harx.deploy.adaptive_c import generate_adaptive, run_adaptive
-from harx.deploy.synthetic import random_model, random_windows
-from harx.deploy.toolchain import missing_tools
-from harx.errors import ConfigError, DataError
-from harx.models.genome import parse_genome
 from harx.quant.artifact import Artifact
 from harx.quant.export import requant_params
 from harx.quant.integer import IntGap, IntLinear

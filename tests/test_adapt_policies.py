@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from harx.adapt import ALWAYS, NEVER, POLICIES, ModeRule, confidence
-from harx.deploy.adaptive import check_policy_range, logit_bound
-from harx.deploy.adaptive_c import _POLICY_C
+from harx.deploy.emit import template
 from harx.errors import ConfigError
+from harx.quant.adaptive import check_policy_range, logit_bound
 from harx.quant.integer import IntLinear
 
 # Rows: a clear winner, a tie at the top, all negative, all equal, the top at the last class, int32 extremes.
@@ -85,7 +85,7 @@ def test_the_c_policies_match_numpy_on_the_hand_cases(tmp_path):
 #define HARX_N_CLASSES 4
 static const int32_t harx_modes[] = {{{table}}};
 static int harx_mode;
-{_POLICY_C}
+{template("adaptive_policy.c.in")}
 static const int32_t logits[{len(LOGITS)}][4] = {{{rows}}};
 int main(void)
 {{

@@ -10,13 +10,13 @@ import pytest
 from harx.adapt import ALWAYS, NEVER, adapt_cascade, adapt_early_exit
 from harx.cli.app import main
 from harx.data import load_dataset, subject_split
-from harx.deploy.adaptive import load_adaptive
-from harx.deploy.adaptive_c import generate_adaptive, run_adaptive
+from harx.deploy.adaptive_c import generate_adaptive
 from harx.deploy.pipeline import test_windows as real_windows
-from harx.deploy.toolchain import missing_tools
+from harx.deploy.toolchain import missing_tools, run_adaptive
 from harx.errors import ConfigError
 from harx.evaluate import train_model
 from harx.models.genome import parse_genome
+from harx.quant.adaptive import load_adaptive
 from harx.quant.artifact import save
 from harx.train.config import TrainConfig
 

@@ -31,7 +31,7 @@ def test_table_shows_layers_and_totals(capsys):
     main(["cost", GENOME, "--target", "rv32"])
     out = capsys.readouterr().out
     ref = estimate(GENOME, "rv32")
-    assert "on rv32" in out and "harx_conv_ref" in out and "linear 24->6 w8" in out
+    assert "on rv32" in out and "pulp_nn_conv_i8_u8_i8 (harx_ref.h" in out and "linear 24->6 w8" in out
     assert f"{ref.latency_cycles:,}" in out and f"flash {ref.flash_bytes:,} B, RAM {ref.ram_bytes:,} B" in out
     assert "fits" in out
 

@@ -1,15 +1,17 @@
 """Latency and energy: event counts of tiny layers counted by hand from each kernel's loop structure."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from harx.cost import estimate, instruction_terms, load_target, plan
-from harx.cost.kernels import (
+from harx.cost.estimate import layer_counts
+from harx.cost.latency import (
     REF_CONV_TERMS,
     cycles,
     maxpool_rows,
     pulp_conv_time_on_h,
     pulp_conv_time_on_w,
-    pulp_nn_cluster_terms,
 )
 from harx.models.genome import parse_genome
 
@@ -20,6 +22,12 @@ RV32 = load_target("rv32")
 # 4-bit weights, int8 input, 8-bit output. One output needs k*cin = 12 MACs: one 32-bit word of eight
 # 4-bit weights plus a 4-element scalar tail.
 TINY = ("c6k3w4a8-gapw8", 4, 10, 2)
+
+
+def pulp_nn_cluster_terms(layer, layer_mem, target):
+    """The lowered kernel (label and geometry) and its event counts on gap8."""
+    lowered, counts = layer_counts(layer, layer_mem, target)
+    return SimpleNamespace(kernel=lowered.label, time_axis=lowered.time_axis, counts=counts)
 
 
 def _layers(text, channels, length, classes):
@@ -90,7 +98,7 @@ def test_maxpool_rows_follow_the_pulp_nn_split():
 def test_gap8_maxpool_gap_and_linear_counts_by_hand():
     layers = _layers("c8k1p2w8a8-gapw8", 8, 10, 2)
     p = plan(layers, GAP8)
-    pool = pulp_nn_cluster_terms(layers[1], p.layers[1], p, GAP8)
+    pool = pulp_nn_cluster_terms(layers[1], p.layers[1], GAP8)
     # 10 input rows -> busiest core 2 rows; 5 output rows -> 2 rows; one row = 8 channels = 8 bytes.
     assert (pool.kernel, pool.time_axis) == ("pulp_nn_maxpool_u8 (time on H)", "H")
     assert pool.counts == {
@@ -99,11 +107,11 @@ def test_gap8_maxpool_gap_and_linear_counts_by_hand():
         "pool_byte_b8": 2 * (2 - 1) * 8,
         "barrier": 3,  # between the kernel's two passes, at its end, and HARX_KERNEL's
     }
-    gap = pulp_nn_cluster_terms(layers[2], p.layers[2], p, GAP8)
+    gap = pulp_nn_cluster_terms(layers[2], p.layers[2], GAP8)
     # One output pixel = one output row: pulp_nn_avgpool runs it on one core, all 8 channels x 5 samples.
     assert (gap.kernel, gap.time_axis) == ("pulp_nn_avgpool_u8_u8 (time on W)", "W")
     assert gap.counts == {"gap_elem_b8": 8 * 5, "gap_out": 8, "barrier": 2}
-    linear = pulp_nn_cluster_terms(layers[3], p.layers[3], p, GAP8)
+    linear = pulp_nn_cluster_terms(layers[3], p.layers[3], GAP8)
     # 2 neurons over 8 cores: one each, single-neuron path; 8 inputs = 2 iterations of 4 (8-bit x 8-bit).
     assert (linear.kernel, linear.time_axis) == ("pulp_nn_linear_u8_i32_i8", "")
     assert linear.counts == {
@@ -119,7 +127,7 @@ def test_gap8_maxpool_gap_and_linear_counts_by_hand():
 def test_gap8_global_average_pool_runs_on_one_core():
     layers = _layers("c24k5w8a4-gapw8", 9, 32, 6)
     p = plan(layers, GAP8)
-    gap = pulp_nn_cluster_terms(layers[1], p.layers[1], p, GAP8)
+    gap = pulp_nn_cluster_terms(layers[1], p.layers[1], GAP8)
     # pulp_nn_avgpool splits output rows over cores; the single output row leaves 7 cores idle, so the
     # busiest core reads all 24 4-bit channels x 32 samples and requantizes all 24 channels.
     assert gap.kernel == "pulp_nn_avgpool_u4_u4 (time on W)"
@@ -131,7 +139,7 @@ def test_gap8_dilated_conv_runs_harx_reference_on_core_0():
     # c8k3d2w4a4 on 8 x 16: pulp-nn-mixed has no dilation, so the gap8 C calls harx_conv_dil_* on core 0.
     layers = _layers("c8k3w8a8-c8k3d2w4a4-gapw8", 3, 16, 5)
     p = plan(layers, GAP8)
-    dil = pulp_nn_cluster_terms(layers[1], p.layers[1], p, GAP8)
+    dil = pulp_nn_cluster_terms(layers[1], p.layers[1], GAP8)
     assert (dil.kernel, dil.time_axis) == ("harx_conv_dil_u8_u4_i4 (time on W, core 0)", "W")
     # The portable C loops counted by hand (16 output pixels, 3 taps of 8 channels, 8 output channels),
     # then one barrier after the core-0 call and a DMA + barrier for each of weights (96 B), kappa, lambda.
@@ -158,7 +166,7 @@ def test_gap8_dilated_conv_runs_harx_reference_on_core_0():
     )
     assert cycles(dil.counts, GAP8) == pytest.approx(by_hand)
     # Single-core reference loops cost far more than the same conv without dilation on 8 cores.
-    plain = pulp_nn_cluster_terms(layers[0], p.layers[0], p, GAP8)
+    plain = pulp_nn_cluster_terms(layers[0], p.layers[0], GAP8)
     assert plain.kernel.startswith("pulp_nn_conv_i8_u8_i8") and cycles(dil.counts, GAP8) > 5 * cycles(
         plain.counts, GAP8
     )

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from harx.cli.app import main
-from harx.cost import estimate
-from harx.deploy import Kernel, generate, logits_checksum
-from harx.deploy.kernels import fill
+from harx.cost import Kernel, estimate
+from harx.deploy import generate, logits_checksum
+from harx.deploy.kernel_c import fill, library_sources, params
 from harx.deploy.pipeline import best_candidate
 from harx.deploy.synthetic import random_model, random_windows
 from harx.deploy.toolchain import missing_tools, run
@@ -49,14 +49,14 @@ def test_kernel_names_follow_pulp_nn_mixed():
 
 def test_kernel_argument_lists():
     conv = Kernel("conv", 8, 4, 2, in_signed=True)
-    names = [n for _, n in conv.params()]
+    names = [n for _, n in params(conv)]
     assert len(names) == 25 and names[:3] == ["pIn", "pIm2ColBuffer", "pBias"]
     assert names[-2:] == ["flag_relu", "flag_batchnorm"]
-    assert conv.params()[0][0] == "int8_t *" and Kernel("conv", 8, 4, 2).params()[0][0] == "uint8_t *"
+    assert params(conv)[0][0] == "int8_t *" and params(Kernel("conv", 8, 4, 2))[0][0] == "uint8_t *"
     dil = Kernel("conv", 4, 4, 4, dilated=True)
-    assert [n for _, n in dil.params()][-2:] == ["dilation_x", "dilation_y"] and dil.harx_only
-    assert [n for _, n in Kernel("avgpool", 8, 8).params()][2:5] == ["lambda", "out_shift", "out_add"]
-    assert [n for _, n in Kernel("linear_i32", 8, w_bits=8).params()] == [
+    assert [n for _, n in params(dil)][-2:] == ["dilation_x", "dilation_y"] and dil.harx_only
+    assert [n for _, n in params(Kernel("avgpool", 8, 8))][2:5] == ["lambda", "out_shift", "out_add"]
+    assert [n for _, n in params(Kernel("linear_i32", 8, w_bits=8))] == [
         "pIn",
         "pBias",
         "pOut",
@@ -67,13 +67,13 @@ def test_kernel_argument_lists():
 
 
 def test_library_sources_name_the_matmul_a_conv_calls():
-    assert Kernel("conv", 8, 2, 4, in_signed=True).library_sources() == (
+    assert library_sources(Kernel("conv", 8, 2, 4, in_signed=True)) == (
         "Convolution/pulp_nn_conv_i8_u2_i4.c",
         "MatrixMultiplication/pulp_nn_matmul_i8_u2_i4.c",
     )
-    assert Kernel("conv", 2, 8, 8).library_sources()[1] == "MatrixMultiplication/pulp_nn_matmul_u8_u8_i8.c"
-    assert Kernel("conv", 8, 8, 8, dilated=True).library_sources() == ()
-    assert Kernel("maxpool", 4).library_sources() == ("Pooling/MaxPool/pulp_nn_maxpool_u4.c",)
+    assert library_sources(Kernel("conv", 2, 8, 8))[1] == "MatrixMultiplication/pulp_nn_matmul_u8_u8_i8.c"
+    assert library_sources(Kernel("conv", 8, 8, 8, dilated=True)) == ()
+    assert library_sources(Kernel("maxpool", 4)) == ("Pooling/MaxPool/pulp_nn_maxpool_u4.c",)
 
 
 def test_fill_refuses_a_template_left_half_filled():

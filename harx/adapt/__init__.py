@@ -2,7 +2,7 @@
 
 Two schemes on top of quantized models: an early-exit head after an intermediate block of one CNN, or a
 big/little cascade of two CNNs. A confidence policy on the first stage's integer logits (``max_score``,
-``margin`` or ``mean_gap``, integer formulas identical in C: ``harx.deploy.adaptive``) decides whether the
+``margin`` or ``mean_gap``, integer formulas identical in C: ``harx.quant.adaptive``) decides whether the
 second stage runs; sweeping its threshold on the validation subjects gives the operating modes, each scored
 on the test subjects for accuracy, macro-F1, early stops, average MACs, latency and energy.
 
@@ -35,7 +35,7 @@ from harx.adapt.pipeline import (
     evaluate_adaptive,
 )
 from harx.adapt.work import PathCost, StageCosts, cascade_costs, early_exit_costs
-from harx.deploy.adaptive import ALWAYS, NEVER, POLICIES, ModeRule, confidence
+from harx.quant.adaptive import ALWAYS, NEVER, POLICIES, ModeRule, confidence
 
 __all__ = [
     "ALWAYS",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harx.deploy.adaptive import INT8_MAX, INT8_MIN, InputRescale
 from harx.errors import ConfigError
+from harx.quant.adaptive import INT8_MAX, INT8_MIN, InputRescale
 from harx.quant.artifact import Artifact
 from harx.quant.export import requant_params
 

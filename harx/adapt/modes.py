@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from harx.adapt.work import StageCosts
-from harx.deploy.adaptive import ALWAYS, NEVER, ModeRule, confidence
 from harx.errors import ConfigError
 from harx.pareto.sorting import nondominated
+from harx.quant.adaptive import ALWAYS, NEVER, ModeRule, confidence
 from harx.train.metrics import score
 
 MIN_MODES = 2

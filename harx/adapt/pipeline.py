@@ -24,19 +24,19 @@ from harx.adapt.modes import Mode, ModeScores, Pick, StageOutputs, distinct, fro
 from harx.adapt.work import StageCosts, cascade_costs, early_exit_costs
 from harx.cost import load_target, plan
 from harx.data import load_dataset, subject_split
-from harx.deploy.adaptive import (
+from harx.deploy.adaptive_c import adaptive_plan
+from harx.errors import ConfigError, DataError
+from harx.evaluate import evaluate
+from harx.models.genome import Genome, model_layers, parse_genome
+from harx.paths import harx_home
+from harx.quant.adaptive import (
     NEVER,
     POLICIES,
     AdaptiveModel,
     ModeRule,
-    adaptive_plan,
     check_policy_range,
     save_adaptive,
 )
-from harx.errors import ConfigError, DataError
-from harx.evaluate import evaluate
-from harx.models.genome import Genome, parse_genome
-from harx.paths import harx_home
 from harx.quant.artifact import Artifact
 from harx.train.config import TrainConfig
 from harx.train.loop import norm_stats
@@ -202,7 +202,7 @@ def _outputs(model: AdaptiveModel, ds, idx: np.ndarray) -> StageOutputs:
 def _memory(model: AdaptiveModel, target: str) -> MemoryOverhead:
     single_art = model.first if model.kind == "early_exit" else model.big
     m = single_art.model
-    specs = parse_genome(single_art.genome).layers(m.in_channels, m.in_len, m.n_classes)
+    specs = model_layers(single_art.genome, m)
     single = plan(specs, load_target(target))
     adaptive = adaptive_plan(model, target)
     return MemoryOverhead(target, single.ro_bytes, single.ram_bytes, adaptive.ro_bytes, adaptive.ram_bytes)

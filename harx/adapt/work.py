@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harx.cost import estimate, load_target, plan
-from harx.cost.kernels import KERNEL_MODELS, cycles
+from harx.cost.estimate import layer_cycles
+from harx.cost.latency import cycles
 from harx.cost.memory import exit_head_layers
 from harx.models.genome import Genome
 
@@ -77,10 +78,8 @@ def early_exit_costs(
     specs = genome.layers(in_channels, in_len, n_classes)
     head = exit_head_layers(specs, exit_layer, exit_w_bits)
     mp = plan(specs, tgt, exits={exit_layer: head})
-    model = KERNEL_MODELS[tgt.kernel_model]
     head_cycles = sum(
-        round(cycles(model.layer_terms(spec, mem, mp, tgt).counts, tgt))
-        for spec, mem in zip(head, mp.exits[0].layers, strict=True)
+        layer_cycles(spec, mem, tgt) for spec, mem in zip(head, mp.exits[0].layers, strict=True)
     )
     head_macs = sum(spec.macs for spec in head)
     prefix = cost.layers[: exit_layer + 1]

@@ -33,6 +33,18 @@ def exit_interrupted() -> None:
     os._exit(130)
 
 
+def print_table(table, console: Console = out) -> None:
+    """Print ``table`` at its natural width, wider than the terminal if need be: a folded or cut genome or
+    kernel name is useless in a terminal and in a CI log alike."""
+    width = console.measure(table, options=console.options.update(max_width=10_000)).maximum
+    saved = console.width
+    console.width = max(saved, width)
+    try:
+        console.print(table)
+    finally:
+        console.width = saved
+
+
 def print_json(obj) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 

@@ -6,9 +6,9 @@ import dataclasses
 import json
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from harx.cli.common import out, print_table
 from harx.cost import TARGETS, Cost, estimate
 from harx.cost.estimate import DEFAULT_IN_CHANNELS, DEFAULT_IN_LEN, DEFAULT_N_CLASSES
 
@@ -16,8 +16,9 @@ from harx.cost.estimate import DEFAULT_IN_CHANNELS, DEFAULT_IN_LEN, DEFAULT_N_CL
 def cost_table(cost: Cost) -> Table:
     """The per-layer table of one estimate (totals are printed by ``cost_summary``)."""
     table = Table(title=f"{cost.genome} on {cost.target}", title_justify="left")
-    for name in ("#", "layer", "kernel"):
-        table.add_column(name)
+    table.add_column("#")
+    for name in ("layer", "kernel"):
+        table.add_column(name, no_wrap=True)
     for name in ("MACs", "flash B", "in B", "out B", "cycles", "ms", "µJ"):
         table.add_column(name, justify="right")
     for lc in cost.layers:
@@ -83,9 +84,6 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps([dataclasses.asdict(c) for c in costs], indent=2))
             return
-        console = Console()
-        # The per-layer table is unreadable when folded into 80 columns.
-        console.width = max(console.width, 120)
         for c in costs:
-            console.print(cost_table(c))
-            console.print(cost_summary(c), highlight=False, soft_wrap=True)
+            print_table(cost_table(c))
+            out.print(cost_summary(c), highlight=False, soft_wrap=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import typer
@@ -10,7 +9,6 @@ from rich.table import Table
 
 from harx.cli.common import out, print_json
 from harx.deploy import DEPLOY_TARGETS
-from harx.deploy.adaptive_c import AdaptiveProject, AdaptiveRunResult, ModeRun
 from harx.deploy.pipeline import (
     DEFAULT_WINDOWS,
     DeployResult,
@@ -19,6 +17,7 @@ from harx.deploy.pipeline import (
     candidate_artifact,
     deploy,
 )
+from harx.deploy.toolchain import AdaptiveRunResult
 from harx.errors import ConfigError
 from harx.paths import default_store_path
 
@@ -64,69 +63,11 @@ def command(
         attach_measurements(store_path, candidate, result) if candidate is not None and result.runs else []
     )
     if as_json:
-        print_json(_json(result, candidate, attached))
+        print_json(result.to_json(candidate, attached))
     else:
         render(result, candidate, attached)
     if result.runs and not result.bit_exact:
         raise typer.Exit(1)
-
-
-def _json(r: DeployResult, candidate: int | None, attached: list[str]) -> dict:
-    p = r.project
-    adaptive = isinstance(p, AdaptiveProject)
-    return {
-        "candidate": candidate,
-        "kind": p.kind if adaptive else "static",
-        "project": str(p.path),
-        "target": p.target,
-        "genome": p.genome,
-        "kernels": list(p.kernels),
-        "windows": p.window_count,
-        "memory_plan": {"target": p.plan.target, "ro_bytes": p.plan.ro_bytes, "ram_bytes": p.plan.ram_bytes},
-        "runs": [
-            {
-                "build": run.build,
-                "windows": run.windows,
-                "mismatched_windows": run.mismatched_windows,
-                "bit_exact": run.bit_exact,
-                "instructions": None
-                if run.instructions is None
-                else {
-                    "mean": run.instructions.mean,
-                    "min": run.instructions.min,
-                    "max": run.instructions.max,
-                },
-                "sizes": None if run.sizes is None else dataclasses.asdict(run.sizes),
-                **(
-                    {"modes": [_mode_json(m) for m in run.modes]}
-                    if isinstance(run, AdaptiveRunResult)
-                    else {}
-                ),
-            }
-            for run in r.runs
-        ],
-        **(
-            {
-                "modes": [dataclasses.asdict(m) for m in p.modes],
-                "check_modes": list(p.check_modes),
-            }
-            if adaptive
-            else {}
-        ),
-        "attached": attached,
-    }
-
-
-def _mode_json(m: ModeRun) -> dict:
-    return {
-        "mode": m.mode,
-        "windows": m.windows,
-        "exited": m.exited,
-        "mismatched_windows": m.mismatched_windows,
-        "instructions_mean": m.mean_instructions(),
-        "instructions_mean_exited": m.mean_instructions(True),
-        "instructions_mean_full": m.mean_instructions(False),
-    }
 
 
 def render(r: DeployResult, candidate: int | None, attached: list[str]) -> None:

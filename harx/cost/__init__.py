@@ -8,23 +8,30 @@ Reads only a genome's integer layer sequence (``harx.models.genome``); see docs/
 """
 
 from harx.cost.estimate import Cost, LayerCost, estimate
-from harx.cost.kernels import LayerTerms, instruction_terms
+from harx.cost.latency import instruction_terms
+from harx.cost.lowering import Kernel, Lowered, kernel_of, lower, lower_network
 from harx.cost.memory import LayerMemory, MemoryPlan, MemoryUse, TensorSlot, plan
-from harx.cost.target import TARGETS, Memory, Target, load_target
+from harx.cost.target import DEFAULT_TARGET, TARGETS, Memory, Target, deploy_plan_targets, load_target
 
 __all__ = [
+    "DEFAULT_TARGET",
     "TARGETS",
     "Cost",
+    "Kernel",
     "LayerCost",
     "LayerMemory",
-    "LayerTerms",
+    "Lowered",
     "Memory",
     "MemoryPlan",
     "MemoryUse",
     "Target",
     "TensorSlot",
+    "deploy_plan_targets",
     "estimate",
     "instruction_terms",
+    "kernel_of",
     "load_target",
+    "lower",
+    "lower_network",
     "plan",
 ]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harx.cost.kernels import KERNEL_MODELS, cycles
-from harx.cost.memory import MemoryPlan, plan
+from harx.cost.latency import KERNEL_MODELS, cycles
+from harx.cost.lowering import Lowered, lower
+from harx.cost.memory import LayerMemory, MemoryPlan, plan
 from harx.cost.target import Target, load_target
-from harx.models.genome import Genome, parse_genome
+from harx.models.genome import Genome, LayerSpec, parse_genome
 
 # UCI-HAR: 9 inertial channels, 128-sample windows, 6 activities.
 DEFAULT_IN_CHANNELS = 9
@@ -19,9 +20,10 @@ DEFAULT_N_CLASSES = 6
 class LayerCost:
     """One layer: its shape, the kernel the latency model follows, bytes, cycles and energy.
 
-    ``kernel`` is the function the generated C calls, with its geometry for display; ``time_axis`` is that
-    geometry for code: ``"H"`` when the 1-D signal runs along H (W = 1), ``"W"`` along W (H = 1), ``""``
-    for a layer without a spatial axis (the classifier). ``harx deploy`` calls each kernel this way.
+    ``kernel`` is the function the generated C calls, with its geometry for display (``Lowered.label``);
+    ``time_axis`` is that geometry: ``"H"`` when the 1-D signal runs along H (W = 1), ``"W"`` along W
+    (H = 1), ``""`` for a layer without a spatial axis (the classifier). Both come from
+    ``harx.cost.lowering``, which ``harx deploy`` follows too.
     """
 
     index: int
@@ -86,6 +88,18 @@ def _shape(layer) -> str:
     return f"{layer.kind} {layer.cin}x{layer.lin}->{layer.cout}x{layer.lout} a{layer.out_bits}"
 
 
+def layer_counts(layer: LayerSpec, layer_mem: LayerMemory, target: Target) -> tuple[Lowered, dict[str, int]]:
+    """``layer`` lowered on ``target`` and its kernel's event counts (what ``cycles`` prices)."""
+    lowered = lower(layer, target)
+    counts = KERNEL_MODELS[target.kernel_model].layer_terms(layer, lowered, layer_mem, target)
+    return lowered, {name: n for name, n in counts.items() if n}
+
+
+def layer_cycles(layer: LayerSpec, layer_mem: LayerMemory, target: Target) -> int:
+    """Cycles of one layer on ``target`` (a layer outside a genome's sequence, e.g. an early-exit head)."""
+    return round(cycles(layer_counts(layer, layer_mem, target)[1], target))
+
+
 def estimate(
     genome: Genome | str,
     target: Target | str,
@@ -100,21 +114,20 @@ def estimate(
     tgt = target if isinstance(target, Target) else load_target(target)
     layers = g.layers(in_channels, in_len, n_classes)
     mem = plan(layers, tgt)
-    model = KERNEL_MODELS[tgt.kernel_model]
     cycles_per_ms = tgt.frequency_mhz * 1e3
     power_mw = tgt.active_power_mw
     out = []
     for layer, layer_mem in zip(layers, mem.layers, strict=True):
-        terms = model.layer_terms(layer, layer_mem, mem, tgt)
-        n_cycles = round(cycles(terms.counts, tgt))
+        lowered, counts = layer_counts(layer, layer_mem, tgt)
+        n_cycles = round(cycles(counts, tgt))
         ms = n_cycles / cycles_per_ms
         out.append(
             LayerCost(
                 index=layer_mem.index,
                 kind=layer.kind,
                 shape=_shape(layer),
-                kernel=terms.kernel,
-                time_axis=terms.time_axis,
+                kernel=lowered.label,
+                time_axis=lowered.time_axis,
                 macs=layer.macs,
                 ro_bytes=layer_mem.ro_bytes,
                 in_bytes=layer_mem.input.size_bytes,
@@ -122,10 +135,10 @@ def estimate(
                 latency_cycles=n_cycles,
                 latency_ms=ms,
                 energy_uj=power_mw * ms,
-                cycle_terms=terms.counts,
+                cycle_terms=counts,
             )
         )
-    overhead = round(cycles(model.inference_terms(layers), tgt))
+    overhead = round(cycles(KERNEL_MODELS[tgt.kernel_model].inference_terms(layers), tgt))
     total = overhead + sum(lc.latency_cycles for lc in out)
     total_ms = total / cycles_per_ms
     return Cost(

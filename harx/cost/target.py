@@ -1,7 +1,8 @@
 """Hardware targets: every constant the cost model uses, loaded and validated from ``targets/<name>.yaml``.
 
 Each YAML file holds ``version``, ``name``, ``description``, ``kernel_model`` (which loop-structure model
-of ``harx.cost.kernels`` counts its events), ``references`` and four groups of constants:
+of ``harx.cost.latency`` counts its events), ``deploy_targets`` (the ``harx deploy --target`` names whose C
+it describes), ``references`` and four groups of constants:
 ``operating_point`` (``frequency_mhz``), ``power_mw`` (components summed into the active power),
 ``memories`` (capacity and what each holds) and ``structure`` / ``coefficients`` (the kernel model's
 parameters and per-event instruction counts). Every constant is ``{value: ..., source: "..."}``, so
@@ -20,6 +21,8 @@ from harx.errors import ConfigError
 
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
 TARGETS: tuple[str, ...] = tuple(sorted(p.stem for p in TARGETS_DIR.glob("*.yaml")))
+# The target a search, a front or a cost table uses when none is named.
+DEFAULT_TARGET = "gap8"
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster, same result
 
@@ -55,6 +58,7 @@ class Target:
     structure: dict[str, float]
     coefficients: dict[str, float]
     path: Path = field(compare=False)
+    deploy_targets: tuple[str, ...] = ()
 
     @property
     def active_power_mw(self) -> float:
@@ -74,6 +78,15 @@ class Target:
         return self.structure["cycles_per_instruction"]
 
     @property
+    def word_bits(self) -> int:
+        return int(self.structure["word_bits"])
+
+    @property
+    def simd_lanes(self) -> int:
+        """8-bit lanes of one SIMD dot-product instruction (1 without SIMD)."""
+        return int(self.structure["simd_lanes"])
+
+    @property
     def stages_weights(self) -> bool:
         """True when kernels read weights from a RAM staging buffer filled by DMA before each layer."""
         return self.structure["weight_staging_buffers"] > 0
@@ -86,6 +99,8 @@ COMMON_STRUCTURE = (
     "weight_staging_buffers",
     "alignment_bytes",
     "cycles_per_instruction",
+    "word_bits",
+    "simd_lanes",
 )
 
 
@@ -144,7 +159,7 @@ def _memories(path: Path, data: dict) -> tuple[Memory, ...]:
 
 def parse_target(data: object, path: Path) -> Target:
     """Validate a parsed target YAML document; raises ConfigError naming the file and the key."""
-    from harx.cost.kernels import KERNEL_MODELS  # kernels import Target for typing only
+    from harx.cost.latency import KERNEL_MODELS  # latency imports Target
 
     if not isinstance(data, dict):
         raise ConfigError(f"target file {path}: expected a mapping at the top level")
@@ -179,7 +194,10 @@ def parse_target(data: object, path: Path) -> Target:
     for key in required_coefficients:
         if key not in coefficients:
             raise _fail(path, f"coefficients.{key}", f"is missing (kernel model '{model}' needs it)")
-    for key in ("cores", "im2col_pixels_per_core", "alignment_bytes"):
+    deploy = data.get("deploy_targets", [])
+    if not isinstance(deploy, list) or not all(isinstance(d, str) and d.strip() for d in deploy):
+        raise _fail(path, "deploy_targets", "must be a list of `harx deploy --target` names")
+    for key in ("cores", "im2col_pixels_per_core", "alignment_bytes", "word_bits", "simd_lanes"):
         if structure[key] < 1 or structure[key] != int(structure[key]):
             raise _fail(path, f"structure.{key}.value", "must be a positive whole number")
     return Target(
@@ -193,6 +211,7 @@ def parse_target(data: object, path: Path) -> Target:
         structure=structure,
         coefficients=coefficients,
         path=path,
+        deploy_targets=tuple(deploy),
     )
 
 
@@ -213,6 +232,16 @@ def read_target_file(path: Path) -> Target:
 @functools.cache
 def _packaged(name: str) -> Target:
     return read_target_file(TARGETS_DIR / f"{name}.yaml")
+
+
+def deploy_plan_targets() -> dict[str, str]:
+    """``harx deploy --target`` name -> the packaged cost target that plans and prices its C (the YAMLs'
+    ``deploy_targets``)."""
+    plans: dict[str, str] = {}
+    for name in TARGETS:
+        for deploy in _packaged(name).deploy_targets:
+            plans.setdefault(deploy, name)
+    return plans
 
 
 def load_target(target: str | Path) -> Target:

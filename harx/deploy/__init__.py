@@ -5,39 +5,34 @@
     result.bit_exact, result.runs[0].instructions.mean, result.runs[0].sizes
 
 An adaptive model (``harx adapt``: early-exit head or big/little cascade, runtime modes) deploys the same
-way from its directory; see ``harx.deploy.adaptive`` and ``harx.deploy.adaptive_c``.
+way from its directory; see ``harx.quant.adaptive`` (its integer golden model) and ``harx.deploy.adaptive_c``.
+Which kernel runs each layer is ``harx.cost.lowering``'s decision; ``harx.deploy.emit`` writes the C.
 
 See docs/deploy.md.
 """
 
-from harx.deploy.adaptive import POLICIES, AdaptiveModel, ModeRule, confidence, load_adaptive, save_adaptive
-from harx.deploy.adaptive_c import AdaptiveProject, AdaptiveRunResult, generate_adaptive, run_adaptive
-from harx.deploy.codegen import DEPLOY_TARGETS, Project, generate, logits_checksum
-from harx.deploy.kernels import Kernel
+from harx.deploy.adaptive_c import AdaptiveProject, generate_adaptive
+from harx.deploy.codegen import Project, generate
+from harx.deploy.emit import deploy_targets, logits_checksum
 from harx.deploy.pipeline import DeployResult, deploy, test_windows
-from harx.deploy.toolchain import ElfSizes, InstructionCount, RunResult, run
+from harx.deploy.toolchain import AdaptiveRunResult, ElfSizes, InstructionCount, RunResult, run, run_adaptive
+
+DEPLOY_TARGETS = deploy_targets()
 
 __all__ = [
     "DEPLOY_TARGETS",
-    "POLICIES",
-    "AdaptiveModel",
     "AdaptiveProject",
     "AdaptiveRunResult",
     "DeployResult",
     "ElfSizes",
     "InstructionCount",
-    "Kernel",
-    "ModeRule",
     "Project",
     "RunResult",
-    "confidence",
     "deploy",
     "generate",
     "generate_adaptive",
-    "load_adaptive",
     "logits_checksum",
     "run",
     "run_adaptive",
-    "save_adaptive",
     "test_windows",
 ]

@@ -12,41 +12,56 @@ mode switch outside the counted inference code; ``weights.c`` adds the mode tabl
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from harx import __version__
-from harx.cost.memory import CascadePlan, MemoryPlan, exit_head_layers
-from harx.deploy.adaptive import POLICIES, AdaptiveModel, ModeRule, adaptive_plan, check_policy_range
-from harx.deploy.codegen import (
+from harx.cost import load_target, plan
+from harx.cost.memory import CascadePlan, MemoryPlan, cascade_plan, exit_head_layers
+from harx.deploy.emit import (
     CSRC,
-    DEPLOY_TARGETS,
-    PLAN_TARGET,
     PROJECT_FILE,
-    _c_int32,
-    _check_windows,
-    _kernel,
-    _network_h,
-    _Step,
-    _time_on_h,
-    _weights,
-    _write_atomically,
-    buffer_decls,
+    Step,
+    c_int32,
+    c_rows,
     check_layers,
+    check_windows,
+    kernels_of,
     layer_lines,
     logits_checksum,
-    network_c_source,
+    network_c,
+    network_h,
+    plan_target,
     ram_buffers,
+    steps,
     support_files,
+    template,
+    weights_c,
+    write_project,
 )
-from harx.deploy.toolchain import _MISMATCH_LINE, InstructionCount, RunResult, _tail, build_and_run, elf_sizes
-from harx.errors import ConfigError, ToolchainError
-from harx.models.genome import parse_genome
+from harx.errors import ConfigError
+from harx.models.genome import model_layers
+from harx.quant.adaptive import POLICIES, AdaptiveModel, ModeRule, check_policy_range
 from harx.quant.artifact import Artifact
 from harx.quant.integer import IntGap, IntLinear
+
+
+def adaptive_plan(model: AdaptiveModel, target: str) -> MemoryPlan | CascadePlan:
+    """The memory plan of ``model`` on ``target`` (a cost target: gap8 or rv32)."""
+    tgt = load_target(target)
+    specs = model_layers(model.first.genome, model.first.model)
+    if model.kind == "early_exit":
+        head = model.first_head
+        return plan(
+            specs,
+            tgt,
+            exits={model.exit_layer: exit_head_layers(specs, model.exit_layer, head.w_bits)},
+            modes=len(model.modes),
+        )
+    big = model_layers(model.big.genome, model.big.model)
+    return cascade_plan(specs, big, tgt, rescale=model.rescale is not None, modes=len(model.modes))
 
 
 @dataclass
@@ -71,89 +86,39 @@ class AdaptiveProject:
     weight_symbols: tuple[str, ...] = field(repr=False)
     buffer_symbols: tuple[str, ...] = field(repr=False)
 
-
-_POLICY_C = """/* Confidence of the first stage's int32 logits (harx.deploy.adaptive): policy 0 max score (top-1),
- * 1 margin (top-1 minus top-2), 2 mean gap (the sum over classes of top-1 minus the logit). Generation
- * proved |logit| <= HARX_FIRST_LOGIT_BOUND for any input, so every value stays within int32. */
-static int32_t harx_confidence(const int32_t *logits, int32_t policy)
-{
-    int32_t top1 = logits[0], top2 = logits[1], gap = 0;
-    int c;
-    if (top2 > top1) {
-        top1 = logits[1];
-        top2 = logits[0];
-    }
-    for (c = 2; c < HARX_N_CLASSES; c++) {
-        if (logits[c] > top1) {
-            top2 = top1;
-            top1 = logits[c];
-        } else if (logits[c] > top2) {
-            top2 = logits[c];
+    def meta(self) -> dict:
+        """harx_project.json."""
+        return {
+            "harx_version": __version__,
+            "kind": self.kind,
+            "genome": self.genome,
+            "target": self.target,
+            "plan_target": self.plan.target,
+            "kernels": list(self.kernels),
+            "ro_bytes": self.plan.ro_bytes,
+            "ram_bytes": self.plan.ram_bytes,
+            "modes": [{"policy": r.policy, "threshold": r.threshold} for r in self.modes],
+            "check_modes": list(self.check_modes),
+            "window_count": self.window_count,
+            "expected_classes": self.expected_classes.tolist(),
+            "expected_exits": self.expected_exits.astype(int).tolist(),
+            "expected_checksums": self.expected_checksums.tolist(),
+            "weight_symbols": list(self.weight_symbols),
+            "buffer_symbols": list(self.buffer_symbols),
         }
-    }
-    if (policy == 0)
-        return top1;
-    if (policy == 1)
-        return top1 - top2;
-    for (c = 0; c < HARX_N_CLASSES; c++)
-        gap += top1 - logits[c];
-    return gap;
-}
-
-/* The runtime mode's rule: stop after the first stage iff its confidence reaches the threshold. */
-static int harx_stop(const int32_t *logits)
-{
-    return harx_confidence(logits, harx_modes[2 * harx_mode]) >= harx_modes[2 * harx_mode + 1];
-}
-"""
-
-_RESCALE_C = """/* The big network's input: the window's int8 codes requantized per channel,
- * clip((kappa[c] * x + lambda[c]) >> shift, -128, 127); the shift keeps both terms inside int32. */
-static void harx_rescale(const int8_t *in, int8_t *out)
-{
-    int32_t t, c, v;
-    for (t = 0; t < HARX_WINDOW_LEN; t++) {
-        for (c = 0; c < HARX_CHANNELS; c++) {
-            v = (harx_rescale_kappa[c] * in[t * HARX_CHANNELS + c] + harx_rescale_lambda[c]) >> HARX_RESCALE_SHIFT;
-            out[t * HARX_CHANNELS + c] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
-        }
-    }
-}
-"""
-
-_MODE_C = """/* harx_mode.c: the runtime mode switch of an adaptive network, generated by harx {version}.
- * Outside the inference code (and its instruction count). */
-#include "network.h"
-
-int harx_mode = HARX_DEFAULT_MODE;
-
-int harx_set_mode(int mode)
-{{
-    if (mode < 0 || mode >= HARX_N_MODES)
-        return -1;
-    harx_mode = mode;
-    return 0;
-}}
-"""
 
 
-def _header(base: str, model: AdaptiveModel, bound: int) -> str:
+def _header(model: AdaptiveModel, mp, bound: int) -> str:
     stage = "the exit head" if model.kind == "early_exit" else "the little network"
-    api = f"""/* Adaptive inference ({model.kind}): {len(model.modes)} runtime modes, rows (policy, threshold) of
- * harx_modes in weights.c; the inference stops after {stage} when its confidence reaches the threshold. */
-#define HARX_N_MODES {len(model.modes)}
-#define HARX_DEFAULT_MODE {model.default_mode}
-#define HARX_FIRST_LOGIT_BOUND {bound}
-
-/* Select the mode of the next inferences; returns 0, or -1 (keeping the mode) when it is out of range. */
-int harx_set_mode(int mode);
-/* The mode in force (harx_mode.c). */
-extern int harx_mode;
-/* 1 when the last harx_infer stopped after {stage}, else 0. */
-extern int harx_exited;
-
-"""
-    return base.replace("#endif /* HARX_NETWORK_H */", api + "#endif /* HARX_NETWORK_H */")
+    api = template(
+        "adaptive_api.h.in",
+        KIND=model.kind,
+        N_MODES=len(model.modes),
+        STAGE=stage,
+        DEFAULT_MODE=model.default_mode,
+        BOUND=bound,
+    )
+    return network_h(model.first.model, mp, model.describe(), api)
 
 
 def _buffers(mp: MemoryPlan | CascadePlan) -> list[tuple[str, str, int, str, bool]]:
@@ -164,7 +129,6 @@ def _buffers(mp: MemoryPlan | CascadePlan) -> list[tuple[str, str, int, str, boo
 
 
 def _network_c(model: AdaptiveModel, first: list, second: list, w, mp, target: str, rescale_ptr: str) -> str:
-    decl, ram = buffer_decls(_buffers(mp))
     stage = "exit head" if model.kind == "early_exit" else "little network"
     body = layer_lines(first, w)
     body += [
@@ -180,77 +144,41 @@ def _network_c(model: AdaptiveModel, first: list, second: list, w, mp, target: s
             f"    HARX_REF_KERNEL(harx_rescale(io->window, {rescale_ptr}));",
         ]
     body += layer_lines(second, w)
-    helpers = f"\n{_POLICY_C}\n{_RESCALE_C if rescale_ptr else ''}"
+    rescale = template("adaptive_rescale.c.in") if rescale_ptr else ""
+    helpers = f"\n{template('adaptive_policy.c.in')}\n{rescale}"
     title = f"{model.describe()}, adaptive ({model.kind}) for {target}"
-    return network_c_source(title, mp, decl, ram, body, exits=True, helpers=helpers)
+    return network_c(title, mp, _buffers(mp), body, exits=True, helpers=helpers)
 
 
 def _test_data(
     windows: np.ndarray, first: np.ndarray, final: np.ndarray, modes: tuple[int, ...], exits
 ) -> tuple[str, str]:
     n, m = len(windows), len(modes)
-
-    def rows(a, fmt) -> str:
-        return ",\n".join("    {" + ",".join(fmt(v) for v in row) + "}" for row in a)
-
-    header = f"""/* test_data.h: {n} real test windows, the numpy integer model's first-stage and final logits for each,
- * and whether the first stage stops in each of the {m} checked modes. */
-#ifndef HARX_TEST_DATA_H
-#define HARX_TEST_DATA_H
-
-#include <stdint.h>
-
-#include "network.h"
-
-#define HARX_TEST_WINDOWS {n}u
-#define HARX_TEST_MODES {m}u
-extern const int8_t harx_test_windows[{n}][HARX_WINDOW_BYTES];
-extern const int32_t harx_test_first_logits[{n}][HARX_N_CLASSES];
-extern const int32_t harx_test_final_logits[{n}][HARX_N_CLASSES];
-extern const int harx_test_modes[{m}];
-extern const uint8_t harx_test_exits[{m}][{n}];
-
-#endif /* HARX_TEST_DATA_H */
-"""
-    source = f"""/* test_data.c: generated by harx {__version__}. */
-#include "test_data.h"
-
-const int8_t harx_test_windows[{n}][HARX_WINDOW_BYTES] = {{
-{rows(windows.reshape(n, -1), str)}
-}};
-
-const int32_t harx_test_first_logits[{n}][HARX_N_CLASSES] = {{
-{rows(first, _c_int32)}
-}};
-
-const int32_t harx_test_final_logits[{n}][HARX_N_CLASSES] = {{
-{rows(final, _c_int32)}
-}};
-
-const int harx_test_modes[{m}] = {{{", ".join(map(str, modes))}}};
-
-const uint8_t harx_test_exits[{m}][{n}] = {{
-{rows(exits.astype(np.int64), str)}
-}};
-"""
+    header = template("adaptive_test_data.h.in", N=n, M=m)
+    source = template(
+        "adaptive_test_data.c.in",
+        N=n,
+        M=m,
+        WINDOWS=c_rows(windows.reshape(n, -1)),
+        FIRST=c_rows(first, c_int32),
+        FINAL=c_rows(final, c_int32),
+        MODES=", ".join(map(str, modes)),
+        EXITS=c_rows(exits.astype(np.int64)),
+    )
     return header, source
 
 
-def _steps(art: Artifact, target: str, mems, first_index: int, where: str) -> list[_Step]:
-    m = art.model
-    specs = parse_genome(art.genome).layers(m.in_channels, m.in_len, m.n_classes)
-    check_layers(m, specs, where)
-    geometry = _time_on_h(art.genome, m, target)
-    return [
-        _Step(first_index + i, spec, layer, mem, _kernel(spec, layer), h)
-        for i, (spec, layer, mem, h) in enumerate(zip(specs, m.layers, mems, geometry, strict=True))
-    ]
+def _steps(art: Artifact, target: str, mems, first_index: int, where: str) -> list[Step]:
+    specs = model_layers(art.genome, art.model)
+    check_layers(art.model, specs, where)
+    return steps(specs, art.model.layers, mems, target, first_index)
 
 
-def _exit_steps(model: AdaptiveModel, mp: MemoryPlan, where: str) -> list[_Step]:
+def _exit_steps(model: AdaptiveModel, mp: MemoryPlan, target: str, where: str) -> list[Step]:
     m = model.first.model
-    specs = parse_genome(model.first.genome).layers(m.in_channels, m.in_len, m.n_classes)
-    head_specs = exit_head_layers(specs, model.exit_layer, model.first_head.w_bits)
+    head_specs = exit_head_layers(
+        model_layers(model.first.genome, m), model.exit_layer, model.first_head.w_bits
+    )
     gap, linear = m.exits[model.exit_layer]
     if not (isinstance(gap, IntGap) and isinstance(linear, IntLinear)) or (
         (gap.bits, linear.cin, linear.cout, linear.in_bits)
@@ -258,9 +186,11 @@ def _exit_steps(model: AdaptiveModel, mp: MemoryPlan, where: str) -> list[_Step]
     ):
         raise ConfigError(f"{where}: the exit head does not match layer {model.exit_layer}'s output")
     (exit_mem,) = mp.exits
+    # The head's steps are numbered by their plan entries (after the main layers).
     return [
-        _Step(mem.index, spec, layer, mem, _kernel(spec, layer), False)
+        st
         for spec, layer, mem in zip(head_specs, (gap, linear), exit_mem.layers, strict=True)
+        for st in steps([spec], [layer], [mem], target, mem.index)
     ]
 
 
@@ -274,28 +204,26 @@ def generate_adaptive(
     """Write the C project of ``model`` for ``target`` into ``out_dir`` (replaced atomically if harx made
     it). The harness runs every window of ``windows`` (int8 codes (N, T, C)) in each of ``check_modes``
     (default: every mode) and compares the stop decision and every logit with the numpy model."""
-    if target not in DEPLOY_TARGETS:
-        raise ConfigError(f"deploy target '{target}' is not one of {', '.join(DEPLOY_TARGETS)}")
     where = f"adaptive model '{model.describe()}'"
     check = tuple(range(len(model.modes))) if check_modes is None else tuple(check_modes)
     if not check or any(not 0 <= c < len(model.modes) for c in check):
         raise ConfigError(f"{where}: modes to check must lie in 0..{len(model.modes) - 1}, got {list(check)}")
     bound = check_policy_range(model.first_head, where)
-    mp = adaptive_plan(model, PLAN_TARGET[target])
+    mp = adaptive_plan(model, plan_target(target))
     if not mp.feasible:
         raise ConfigError(f"{where} does not fit {mp.target}: {mp.infeasible_reason}")
-    windows = _check_windows(windows, model.first.model)
+    windows = check_windows(windows, model.first.model)
     if model.kind == "early_exit":
         main = _steps(model.first, target, mp.layers, 0, where)
-        first = main[: model.exit_layer + 1] + _exit_steps(model, mp, where)
+        first = main[: model.exit_layer + 1] + _exit_steps(model, mp, target, where)
         second = main[model.exit_layer + 1 :]
         rescale_ptr = ""
     else:
         first = _steps(model.first, target, mp.little.layers, 0, f"{where} (little)")
         second = _steps(model.big, target, mp.big.layers, len(first), f"{where} (big)")
         rescale_ptr = "" if mp.rescale is None else f"(int8_t *)(harx_arena + {mp.rescale.offset_bytes})"
-    steps = first + second
-    w = _weights(steps, mp.alignment_bytes)
+    program = first + second
+    w = weights_c(program, mp.alignment_bytes)
     w.int32_array(
         "harx_modes",
         np.array([[POLICIES.index(r.policy), r.threshold] for r in model.modes], np.int64).reshape(-1),
@@ -305,19 +233,17 @@ def generate_adaptive(
         w.int32_array("harx_rescale_kappa", model.rescale.kappa, "big network input: requant multipliers")
         w.int32_array("harx_rescale_lambda", model.rescale.lam, "big network input: requant offsets")
         w.constant("HARX_RESCALE_SHIFT", model.rescale.shift, "big network input: requant shift", -1)
-    ro = sum(w.sizes.values()) + 4 * len(w.constants)
-    if ro != mp.ro_bytes:  # both come from the same shapes: a mismatch is a harx bug
-        raise RuntimeError(f"{where}: weights.c holds {ro} B, the memory plan {mp.ro_bytes} B")
+    if w.ro_bytes != mp.ro_bytes:  # both come from the same shapes: a mismatch is a harx bug
+        raise RuntimeError(f"{where}: weights.c holds {w.ro_bytes} B, the memory plan {mp.ro_bytes} B")
     first_logits, final_logits = model.stage_logits(windows)
     exits = np.stack([model.modes[c].stops(first_logits) for c in check])
     outputs = np.where(exits[:, :, None], first_logits[None], final_logits[None])
-    kernels = sorted({st.kernel for st in steps}, key=lambda k: k.name)
+    kernels = kernels_of(program)
     test_h, test_c = _test_data(windows, first_logits, final_logits, check, exits)
-    base_h = _network_h(model.first.model, mp, model.describe())
     files = {
-        "network.h": _header(base_h, model, bound),
+        "network.h": _header(model, mp, bound),
         "network.c": _network_c(model, first, second, w, mp, target, rescale_ptr),
-        "harx_mode.c": _MODE_C.format(version=__version__),
+        "harx_mode.c": template("harx_mode.c.in"),
         "weights.h": w.header(),
         "weights.c": w.source(
             f"/* weights.c: {model.describe()}, generated by harx {__version__}; every array 4-byte aligned "
@@ -345,110 +271,6 @@ def generate_adaptive(
         weight_symbols=(*w.names, "harx_constants"),
         buffer_symbols=buffers,
     )
-    files[PROJECT_FILE] = json.dumps(_project_meta(project), indent=1) + "\n"
-    _write_atomically(Path(out_dir), files)
+    files[PROJECT_FILE] = json.dumps(project.meta(), indent=1) + "\n"
+    write_project(Path(out_dir), files)
     return project
-
-
-def _project_meta(p: AdaptiveProject) -> dict:
-    return {
-        "harx_version": __version__,
-        "kind": p.kind,
-        "genome": p.genome,
-        "target": p.target,
-        "plan_target": p.plan.target,
-        "kernels": list(p.kernels),
-        "ro_bytes": p.plan.ro_bytes,
-        "ram_bytes": p.plan.ram_bytes,
-        "modes": [{"policy": r.policy, "threshold": r.threshold} for r in p.modes],
-        "check_modes": list(p.check_modes),
-        "window_count": p.window_count,
-        "expected_classes": p.expected_classes.tolist(),
-        "expected_exits": p.expected_exits.astype(int).tolist(),
-        "expected_checksums": p.expected_checksums.tolist(),
-        "weight_symbols": list(p.weight_symbols),
-        "buffer_symbols": list(p.buffer_symbols),
-    }
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Build and run
-# ---------------------------------------------------------------------------------------------------------
-
-_LINE = re.compile(r"mode (\d+) window (\d+) class (-?\d+) exit ([01]) checksum (\d+)( MISMATCH)?")
-
-
-@dataclass(frozen=True)
-class ModeRun:
-    """One checked mode of a run: windows, how many stopped after the first stage, mismatched windows (a
-    different decision or logit), and on rv32 the exact instructions of each window's inference."""
-
-    mode: int
-    windows: int
-    exited: int
-    mismatched_windows: int
-    instructions: tuple[int, ...] = ()
-    exited_mask: tuple[bool, ...] = ()
-
-    def mean_instructions(self, exited: bool | None = None) -> float | None:
-        """Mean instructions per inference over all windows, or only those that stopped early (True) or
-        ran both stages (False); None without counts or windows of that kind."""
-        if not self.instructions:
-            return None
-        counts = np.asarray(self.instructions, dtype=np.float64)
-        if exited is not None:
-            counts = counts[np.asarray(self.exited_mask) == exited]
-        return float(counts.mean()) if len(counts) else None
-
-
-@dataclass(frozen=True)
-class AdaptiveRunResult(RunResult):
-    """A run of an adaptive project: ``windows`` counts every (mode, window) inference checked, and
-    ``modes`` breaks it down per checked mode."""
-
-    modes: tuple[ModeRun, ...] = ()
-
-
-def run_adaptive(project: AdaptiveProject, build: str, timeout_s: float = 600) -> AdaptiveRunResult:
-    """Build ``project`` as ``build`` (host, asan or rv32) and run its harness in every checked mode;
-    rv32 runs under qemu with exact instruction counts per inference and reports the ELF's sizes."""
-    output = build_and_run(project, build, timeout_s)
-    lines = [m for m in map(_LINE.fullmatch, output.splitlines()) if m]
-    n, check = project.window_count, project.check_modes
-    found = _MISMATCH_LINE.search(output)
-    if found is None or len(lines) != n * len(check):
-        raise ToolchainError(
-            f"{project.path}: the {build} harness stopped early ({len(lines)} of {n * len(check)} "
-            f"inferences reported):\n{_tail(output)}"
-        )
-    counts = _counts(project) if build == "rv32" else None
-    runs, total_bad = [], 0
-    for k, mode in enumerate(check):
-        bad, exited = 0, []
-        for line in lines[k * n : (k + 1) * n]:
-            i, flag = int(line.group(2)), line.group(4) == "1"
-            exited.append(flag)
-            bad += bool(
-                line.group(6) is not None
-                or int(line.group(1)) != mode
-                or flag != bool(project.expected_exits[k][i])
-                or int(line.group(3)) != project.expected_classes[k][i]
-                or int(line.group(5)) != project.expected_checksums[k][i]
-            )
-        total_bad += bad
-        ins = () if counts is None else tuple(counts[k * n : (k + 1) * n])
-        runs.append(ModeRun(mode, n, sum(exited), bad, ins, tuple(exited)))
-    bad = max(total_bad, int(found.group(1)))
-    if counts is None:
-        return AdaptiveRunResult(build, len(lines), bad, modes=tuple(runs))
-    ins = InstructionCount(tuple(counts), ())
-    return AdaptiveRunResult(build, len(lines), bad, ins, elf_sizes(project), tuple(runs))
-
-
-def _counts(project: AdaptiveProject) -> list[int]:
-    path = project.path / "build" / "rv32" / "icount.txt"
-    totals = [int(line.split()[2]) for line in path.read_text().splitlines() if line.startswith("inference ")]
-    expected = project.window_count * len(project.check_modes)
-    if len(totals) != expected:
-        raise ToolchainError(f"{path}: expected {expected} inferences, found {len(totals)}")
-    return totals

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,11 +10,11 @@ import numpy as np
 
 from harx import __version__
 from harx.data import load_dataset
-from harx.deploy.adaptive import is_adaptive, load_adaptive
-from harx.deploy.adaptive_c import AdaptiveProject, generate_adaptive, run_adaptive
+from harx.deploy.adaptive_c import AdaptiveProject, generate_adaptive
 from harx.deploy.codegen import Project, generate
-from harx.deploy.toolchain import RunResult, run
+from harx.deploy.toolchain import RunResult, run, run_adaptive
 from harx.errors import DataError, StoreError
+from harx.quant.adaptive import is_adaptive, load_adaptive
 from harx.quant.artifact import Artifact, load
 from harx.store import Store
 
@@ -31,6 +32,32 @@ class DeployResult:
     @property
     def bit_exact(self) -> bool:
         return bool(self.runs) and all(r.bit_exact for r in self.runs)
+
+    def to_json(self, candidate: int | None = None, attached: list[str] | tuple[str, ...] = ()) -> dict:
+        """``harx deploy --json``: the project, its runs and, for a stored ``candidate``, what was attached."""
+        p = self.project
+        adaptive = isinstance(p, AdaptiveProject)
+        return {
+            "candidate": candidate,
+            "kind": p.kind if adaptive else "static",
+            "project": str(p.path),
+            "target": p.target,
+            "genome": p.genome,
+            "kernels": list(p.kernels),
+            "windows": p.window_count,
+            "memory_plan": {
+                "target": p.plan.target,
+                "ro_bytes": p.plan.ro_bytes,
+                "ram_bytes": p.plan.ram_bytes,
+            },
+            "runs": [run.to_json() for run in self.runs],
+            **(
+                {"modes": [dataclasses.asdict(m) for m in p.modes], "check_modes": list(p.check_modes)}
+                if adaptive
+                else {}
+            ),
+            "attached": list(attached),
+        }
 
 
 def test_windows(artifact: Artifact, count: int, home: Path | None = None) -> np.ndarray:

@@ -30,7 +30,7 @@ def random_model(
     for spec in g.layers(in_channels, in_len, n_classes):
         if spec.kind == "conv":
             w = _codes(rng, (spec.cout, spec.kernel, spec.cin), spec.w_bits)
-            signed = spec.block == 0
+            signed = spec.in_signed
             # A rough accumulator spread: sqrt(taps) * weight std * typical input code.
             typical_in = 40.0 if signed else (2**spec.in_bits - 1) / 3
             spread = np.sqrt(spec.kernel * spec.cin) * max(w.std(), 0.5) * typical_in

@@ -7,6 +7,7 @@ compared once more with the model's, window by window.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harx.deploy.adaptive_c import AdaptiveProject
 from harx.deploy.codegen import Project
 from harx.errors import ToolchainError
 
@@ -30,6 +32,7 @@ REQUIRED_TOOLS = {
 }
 _MAKE_TARGET = {"host": "run-host", "asan": "run-asan", "rv32": "count"}
 _WINDOW_LINE = re.compile(r"window (\d+) class (-?\d+) checksum (\d+)( MISMATCH)?")
+_MODE_LINE = re.compile(r"mode (\d+) window (\d+) class (-?\d+) exit ([01]) checksum (\d+)( MISMATCH)?")
 _MISMATCH_LINE = re.compile(r"mismatches (\d+)")
 
 
@@ -89,6 +92,17 @@ class RunResult:
     @property
     def bit_exact(self) -> bool:
         return self.windows > 0 and self.mismatched_windows == 0
+
+    def to_json(self) -> dict:
+        ins = self.instructions
+        return {
+            "build": self.build,
+            "windows": self.windows,
+            "mismatched_windows": self.mismatched_windows,
+            "bit_exact": self.bit_exact,
+            "instructions": None if ins is None else {"mean": ins.mean, "min": ins.min, "max": ins.max},
+            "sizes": None if self.sizes is None else dataclasses.asdict(self.sizes),
+        }
 
 
 def missing_tools(build: str) -> list[str]:
@@ -228,3 +242,98 @@ def run(project: Project, build: str, timeout_s: float = 600) -> RunResult:
     if build != "rv32":
         return RunResult(build, windows, bad)
     return RunResult(build, windows, bad, _instruction_counts(project), elf_sizes(project))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Adaptive projects: every window in every checked mode
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModeRun:
+    """One checked mode of a run: windows, how many stopped after the first stage, mismatched windows (a
+    different decision or logit), and on rv32 the exact instructions of each window's inference."""
+
+    mode: int
+    windows: int
+    exited: int
+    mismatched_windows: int
+    instructions: tuple[int, ...] = ()
+    exited_mask: tuple[bool, ...] = ()
+
+    def to_json(self) -> dict:
+        return {
+            "mode": self.mode,
+            "windows": self.windows,
+            "exited": self.exited,
+            "mismatched_windows": self.mismatched_windows,
+            "instructions_mean": self.mean_instructions(),
+            "instructions_mean_exited": self.mean_instructions(True),
+            "instructions_mean_full": self.mean_instructions(False),
+        }
+
+    def mean_instructions(self, exited: bool | None = None) -> float | None:
+        """Mean instructions per inference over all windows, or only those that stopped early (True) or
+        ran both stages (False); None without counts or windows of that kind."""
+        if not self.instructions:
+            return None
+        counts = np.asarray(self.instructions, dtype=np.float64)
+        if exited is not None:
+            counts = counts[np.asarray(self.exited_mask) == exited]
+        return float(counts.mean()) if len(counts) else None
+
+
+@dataclass(frozen=True)
+class AdaptiveRunResult(RunResult):
+    """A run of an adaptive project: ``windows`` counts every (mode, window) inference checked, and
+    ``modes`` breaks it down per checked mode."""
+
+    modes: tuple[ModeRun, ...] = ()
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "modes": [m.to_json() for m in self.modes]}
+
+
+def run_adaptive(project: AdaptiveProject, build: str, timeout_s: float = 600) -> AdaptiveRunResult:
+    """Build ``project`` as ``build`` (host, asan or rv32) and run its harness in every checked mode;
+    rv32 runs under qemu with exact instruction counts per inference and reports the ELF's sizes."""
+    output = build_and_run(project, build, timeout_s)
+    lines = [m for m in map(_MODE_LINE.fullmatch, output.splitlines()) if m]
+    n, check = project.window_count, project.check_modes
+    found = _MISMATCH_LINE.search(output)
+    if found is None or len(lines) != n * len(check):
+        raise ToolchainError(
+            f"{project.path}: the {build} harness stopped early ({len(lines)} of {n * len(check)} "
+            f"inferences reported):\n{_tail(output)}"
+        )
+    counts = _adaptive_counts(project) if build == "rv32" else None
+    runs, total_bad = [], 0
+    for k, mode in enumerate(check):
+        bad, exited = 0, []
+        for line in lines[k * n : (k + 1) * n]:
+            i, flag = int(line.group(2)), line.group(4) == "1"
+            exited.append(flag)
+            bad += bool(
+                line.group(6) is not None
+                or int(line.group(1)) != mode
+                or flag != bool(project.expected_exits[k][i])
+                or int(line.group(3)) != project.expected_classes[k][i]
+                or int(line.group(5)) != project.expected_checksums[k][i]
+            )
+        total_bad += bad
+        ins = () if counts is None else tuple(counts[k * n : (k + 1) * n])
+        runs.append(ModeRun(mode, n, sum(exited), bad, ins, tuple(exited)))
+    bad = max(total_bad, int(found.group(1)))
+    if counts is None:
+        return AdaptiveRunResult(build, len(lines), bad, modes=tuple(runs))
+    ins = InstructionCount(tuple(counts), ())
+    return AdaptiveRunResult(build, len(lines), bad, ins, elf_sizes(project), tuple(runs))
+
+
+def _adaptive_counts(project: AdaptiveProject) -> list[int]:
+    path = project.path / "build" / "rv32" / "icount.txt"
+    totals = [int(line.split()[2]) for line in path.read_text().splitlines() if line.startswith("inference ")]
+    expected = project.window_count * len(project.check_modes)
+    if len(totals) != expected:
+        raise ToolchainError(f"{path}: expected {expected} inferences, found {len(totals)}")
+    return totals

@@ -59,8 +59,9 @@ class LayerSpec:
     """Shape and precision of one integer layer, as the deployed network executes it (HWC, height 1).
 
     ``kind`` is one of ``conv``, ``maxpool``, ``gap`` (global average pool) or ``linear``.
-    Lengths are in samples along time; ``in_bits``/``out_bits`` are activation code widths
-    (the network input is signed int8, every other activation is unsigned; linear outputs int32).
+    Lengths are in samples along time; ``in_bits``/``out_bits`` are activation code widths and
+    ``in_signed`` says whether the input codes are signed (only the network's int8 window is; every other
+    activation is unsigned; linear outputs int32).
     """
 
     kind: str
@@ -77,6 +78,7 @@ class LayerSpec:
     pad_left: int = 0
     pad_right: int = 0
     block: int = -1
+    in_signed: bool = False
 
     @property
     def n_weights(self) -> int:
@@ -151,6 +153,7 @@ class Genome:
                     span // 2,
                     span - span // 2,
                     i,
+                    in_signed=i == 0,
                 )
             )
             c, n, bits = b.channels, lout, b.a_bits
@@ -203,9 +206,6 @@ class Genome:
         feats = c if self.head == "gap" else c * n
         _check_packing(where, "head", "input features", feats, self.head_w_bits, "weights")
 
-    def with_blocks(self, blocks: list[Block] | tuple[Block, ...]) -> Genome:
-        return Genome(tuple(blocks), self.head, self.head_w_bits)
-
 
 def _check_packing(where: str, layer: str, what: str, count: int, bits: int, kind: str) -> None:
     per_byte = 8 // bits
@@ -235,3 +235,10 @@ def parse_genome(text: str) -> Genome:
     if not m:
         raise ConfigError(f"genome '{src}': head '{tokens[-1]}' is not 'gapw<bits>' or 'flatw<bits>'")
     return Genome(tuple(blocks), m.group(1), int(m.group(2)))
+
+
+def model_layers(genome: str | Genome, model) -> list[LayerSpec]:
+    """The layer sequence of ``genome`` for the input and classes of ``model`` (anything with
+    ``in_channels``, ``in_len`` and ``n_classes``, such as an integer model); ConfigError if invalid."""
+    g = parse_genome(genome) if isinstance(genome, str) else genome
+    return g.layers(model.in_channels, model.in_len, model.n_classes)

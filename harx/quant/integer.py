@@ -18,7 +18,7 @@ import numpy as np
 
 from harx.quant.packing import packed_bytes
 
-INT32_MAX = 2**31 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 _CHUNK = 512  # windows per matrix product, to bound the im2col memory
 
 
@@ -27,7 +27,7 @@ class IntegerOverflow(ArithmeticError):
 
 
 def _check_int32(v: np.ndarray, what: str) -> None:
-    if v.size and (v.max() > INT32_MAX or v.min() < -INT32_MAX - 1):
+    if v.size and (v.max() > INT32_MAX or v.min() < INT32_MIN):
         raise IntegerOverflow(f"{what}: value range [{v.min()}, {v.max()}] exceeds int32")
 
 

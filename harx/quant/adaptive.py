@@ -1,6 +1,6 @@
 """Adaptive networks: an early-exit head or a big/little cascade, integer confidence policies and a runtime
-mode table, as a numpy golden model (the generated C, ``harx.deploy.adaptive_c``, reproduces it bit for
-bit), its memory plan, and its directory on disk.
+mode table, as a numpy golden model beside the static one (the generated C, ``harx.deploy.adaptive_c``,
+reproduces it bit for bit), and its directory on disk.
 
 An adaptive network has two stages. The first (the network up to an early-exit head, or a little network)
 runs on every window; when it is confident enough the inference stops with its logits, else the second
@@ -30,17 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from harx import __version__
-from harx.cost import load_target, plan
-from harx.cost.memory import CascadePlan, MemoryPlan, cascade_plan, exit_head_layers
 from harx.errors import ConfigError, DataError
-from harx.models.genome import parse_genome
 from harx.paths import staged_dir
 from harx.quant.artifact import Artifact, read_meta
 from harx.quant.artifact import load as load_artifact
 from harx.quant.artifact import save as save_artifact
-from harx.quant.integer import IntLinear
+from harx.quant.integer import INT32_MAX, INT32_MIN, IntConv, IntLinear
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 POLICIES = ("max_score", "margin", "mean_gap")  # the C's policy ids are the indices
 KINDS = ("early_exit", "cascade")
 ALWAYS = INT32_MIN  # the threshold of the mode that always stops after the first stage
@@ -183,10 +179,9 @@ class AdaptiveModel:
     def describe(self) -> str:
         if self.kind == "cascade":
             return f"{self.first.genome} -> {self.big.genome}"
-        spec = parse_genome(self.first.genome).layers(
-            self.first.model.in_channels, self.first.model.in_len, self.first.model.n_classes
-        )[self.exit_layer]
-        return f"{self.first.genome} (exit after block {spec.block + 1})"
+        # Every conv block has one conv layer (and maybe a max pool after it).
+        blocks = sum(isinstance(layer, IntConv) for layer in self.first.model.layers[: self.exit_layer + 1])
+        return f"{self.first.genome} (exit after block {blocks})"
 
     def stage_logits(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(first-stage logits, final logits) of int8 window codes (N, T, C), both computed for every window."""
@@ -270,21 +265,3 @@ def load_adaptive(path: str | Path) -> tuple[AdaptiveModel, dict]:
     except ConfigError as exc:
         raise DataError(f"{meta_file}: {exc}") from None
     return model, meta.get("report", {})
-
-
-def adaptive_plan(model: AdaptiveModel, target: str) -> MemoryPlan | CascadePlan:
-    """The memory plan of ``model`` on ``target`` (a cost target: gap8 or rv32)."""
-    tgt = load_target(target)
-    m = model.first.model
-    specs = parse_genome(model.first.genome).layers(m.in_channels, m.in_len, m.n_classes)
-    if model.kind == "early_exit":
-        head = model.first_head
-        return plan(
-            specs,
-            tgt,
-            exits={model.exit_layer: exit_head_layers(specs, model.exit_layer, head.w_bits)},
-            modes=len(model.modes),
-        )
-    b = model.big.model
-    big = parse_genome(model.big.genome).layers(b.in_channels, b.in_len, b.n_classes)
-    return cascade_plan(specs, big, tgt, rescale=model.rescale is not None, modes=len(model.modes))

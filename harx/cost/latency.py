@@ -1,8 +1,7 @@
 """Latency models: for each layer, count the events on the critical path of its kernel's loop structure.
 
-A kernel model turns a layer into ``LayerTerms``: the kernel the generated C calls, the axis the 1-D
-signal is mapped to, and a count per event name.
-The target YAML's ``coefficients`` give the instructions each event costs, so
+A kernel model turns a layer, lowered to its kernel and geometry (``harx.cost.lowering``), into a count per
+event name. The target YAML's ``coefficients`` give the instructions each event costs, so
 
     cycles = cycles_per_instruction * sum(coefficient[name] * count[name])
 
@@ -22,13 +21,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from harx.cost.memory import LayerMemory, MemoryPlan
+from harx.cost.memory import LayerMemory
 from harx.cost.target import Target
 from harx.models.genome import LayerSpec
 
-WORD_BITS = 32
-SIMD_LANES = 4  # 8-bit lanes of one XpulpV2 sdotp
+if TYPE_CHECKING:  # lowering picks gap8's conv geometry with these counts, so it imports this module
+    from harx.cost.lowering import Lowered
 
 # The event names a conv's ``instruction_terms`` can produce. A target whose C runs harx's reference conv
 # next to library kernels (gap8's dilated convs) prices them with these names prefixed by REF_PREFIX.
@@ -40,29 +40,10 @@ REF_CONV_TERMS = (
 REF_PREFIX = "ref_"
 
 
-@dataclass(frozen=True)
-class LayerTerms:
-    """The event counts of one layer's kernel on the critical path, keyed by coefficient name.
-
-    ``time_axis`` is the geometry the generated C calls the kernel with: ``"H"`` (the 1-D signal along H,
-    W = 1), ``"W"`` (along W, H = 1) or ``""`` (no spatial axis: the classifier).
-    """
-
-    kernel: str
-    time_axis: str
-    counts: dict[str, int]
-
-
 def cycles(counts: dict[str, int], target: Target) -> float:
     """Cycles for a set of event counts on ``target``."""
     coef = target.coefficients
     return target.cycles_per_instruction * sum(coef[name] * n for name, n in counts.items())
-
-
-def _bits(layer: LayerSpec) -> tuple[str, str, str]:
-    """PULP-NN type tags of a layer: input (the first conv reads the signed int8 window), output, weights."""
-    first = "i" if layer.kind == "conv" and layer.block == 0 else "u"
-    return f"{first}{layer.in_bits}", f"u{layer.out_bits}", f"i{layer.w_bits}"
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -83,12 +64,12 @@ def maxpool_rows(rows: int, cores: int) -> int:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _dot_1x1(counts: Counter, n: int, kc: int, w_bits: int) -> None:
+def _dot_1x1(counts: Counter, n: int, kc: int, w_bits: int, target: Target) -> None:
     """``n`` (pixel, channel) dot products on the conv kernel's leftover path: one weight word unpacked and
     32/w_bits activations read as words of four 8-bit lanes per iteration, scalar tail."""
-    per_word = WORD_BITS // w_bits
+    per_word = target.word_bits // w_bits
     iters, tail = divmod(kc, per_word)
-    lanes = per_word // SIMD_LANES
+    lanes = per_word // target.simd_lanes
     counts["act_word"] += n * iters * lanes
     counts[f"unpack_word_b{w_bits}"] += n * iters
     counts["sdotp"] += n * iters * lanes
@@ -97,11 +78,12 @@ def _dot_1x1(counts: Counter, n: int, kc: int, w_bits: int) -> None:
     counts["requant"] += n
 
 
-def _conv_pair(counts: Counter, pairs: int, kc: int, cout: int, w_bits: int, channels: int) -> None:
+def _conv_pair(counts: Counter, pairs: int, kc: int, cout: int, w_bits: int, target: Target) -> None:
     """``pairs`` calls of pulp_nn_matmul: 4x2 (channels x pixels) blocks, then 1x2 for leftover channels."""
-    per_word = WORD_BITS // w_bits
+    per_word = target.word_bits // w_bits
     iters, tail = divmod(kc, per_word)
-    lanes = per_word // SIMD_LANES
+    lanes = per_word // target.simd_lanes
+    channels = int(target.structure["matmul_channels"])
     blocks, left = divmod(cout, channels)
     for n_blocks, width in ((pairs * blocks, channels), (pairs * left, 1)):
         counts["act_word"] += n_blocks * iters * 2 * lanes
@@ -125,7 +107,7 @@ def pulp_conv_time_on_h(layer: LayerSpec, target: Target) -> Counter:
     kc = layer.kernel * layer.cin
     pixels = ceil_div(layer.lout, target.cores)
     _im2col(counts, pixels, layer.kernel, kc, layer.in_bits)
-    _dot_1x1(counts, pixels * layer.cout, kc, layer.w_bits)
+    _dot_1x1(counts, pixels * layer.cout, kc, layer.w_bits, target)
     return counts
 
 
@@ -139,8 +121,8 @@ def pulp_conv_time_on_w(layer: LayerSpec, target: Target) -> Counter:
     pixels = ceil_div(layer.lout, halves)
     pairs, single = divmod(pixels, int(target.structure["im2col_pixels_per_core"]))
     _im2col(counts, pixels, 1, kc, layer.in_bits)
-    _conv_pair(counts, pairs, kc, layer.cout, layer.w_bits, int(target.structure["matmul_channels"]))
-    _dot_1x1(counts, single * layer.cout, kc, layer.w_bits)
+    _conv_pair(counts, pairs, kc, layer.cout, layer.w_bits, target)
+    _dot_1x1(counts, single * layer.cout, kc, layer.w_bits, target)
     return counts
 
 
@@ -173,12 +155,13 @@ def _pulp_linear(layer: LayerSpec, target: Target) -> Counter:
     counts: Counter = Counter()
     neurons = ceil_div(layer.cout, target.cores)
     pairs, single = divmod(neurons, 2)
-    step = WORD_BITS // min(layer.in_bits, layer.w_bits)
+    word = target.word_bits
+    step = word // min(layer.in_bits, layer.w_bits)
     iters, tail = divmod(layer.cin, step)
     for n, width in ((pairs, 2), (single, 1)):
-        counts[f"unpack_word_b{layer.in_bits}"] += n * iters * step * layer.in_bits // WORD_BITS
-        counts[f"unpack_word_b{layer.w_bits}"] += n * iters * width * step * layer.w_bits // WORD_BITS
-        counts["sdotp"] += n * iters * width * step // SIMD_LANES
+        counts[f"unpack_word_b{layer.in_bits}"] += n * iters * step * layer.in_bits // word
+        counts[f"unpack_word_b{layer.w_bits}"] += n * iters * width * step * layer.w_bits // word
+        counts["sdotp"] += n * iters * width * step // target.simd_lanes
         counts["tail_mac"] += n * tail * width
     counts["linear_neuron"] += neurons
     return counts
@@ -206,32 +189,25 @@ _CORE0_BARRIERS = 1
 
 
 def pulp_nn_cluster_terms(
-    layer: LayerSpec, layer_mem: LayerMemory, plan: MemoryPlan, target: Target
-) -> LayerTerms:
-    """The kernel harx deploy's gap8 C calls for ``layer`` (built with PULP_NN_MIXED=1), its geometry and its
-    event counts on the busiest core, including the staging of its read-only arrays."""
-    i, o, w = _bits(layer)
-    core0 = layer.kind == "conv" and layer.dilation > 1
-    if core0:
-        # pulp-nn-mixed has no dilation: harx's reference (the portable C loops) runs on core 0.
-        kernel, axis = f"harx_conv_dil_{i}_{o}_{w}", "W"
+    layer: LayerSpec, lowered: Lowered, layer_mem: LayerMemory, target: Target
+) -> Counter:
+    """The event counts on the busiest core of the kernel gap8's C calls for ``layer`` (built with
+    PULP_NN_MIXED=1) in its lowered geometry, including the staging of its read-only arrays."""
+    if lowered.core0:
         counts = Counter({f"{REF_PREFIX}{name}": n for name, n in instruction_terms(layer).items()})
     elif layer.kind == "conv":
-        options = {"H": pulp_conv_time_on_h(layer, target), "W": pulp_conv_time_on_w(layer, target)}
-        axis = min(options, key=lambda a: cycles(options[a], target))
-        kernel, counts = f"pulp_nn_conv_{i}_{o}_{w}", options[axis]
+        on_axis = pulp_conv_time_on_h if lowered.time_axis == "H" else pulp_conv_time_on_w
+        counts = on_axis(layer, target)
     elif layer.kind == "maxpool":
-        kernel, axis, counts = f"pulp_nn_maxpool_{i}", "H", _pulp_maxpool(layer, target)
+        counts = _pulp_maxpool(layer, target)
     elif layer.kind == "gap":
-        kernel, axis, counts = f"pulp_nn_avgpool_{i}_{o}", "W", _pulp_avgpool(layer)
+        counts = _pulp_avgpool(layer)
     else:
-        kernel, axis, counts = f"pulp_nn_linear_{i}_i32_{w}", "", _pulp_linear(layer, target)
-    counts["barrier"] += _CORE0_BARRIERS if core0 else _LIBRARY_BARRIERS[layer.kind]
+        counts = _pulp_linear(layer, target)
+    counts["barrier"] += _CORE0_BARRIERS if lowered.core0 else _LIBRARY_BARRIERS[layer.kind]
     if target.stages_weights:
         _dma(counts, layer_mem)
-    where = ([f"time on {axis}"] if axis else []) + (["core 0"] if core0 else [])
-    label = f"{kernel} ({', '.join(where)})" if where else kernel
-    return LayerTerms(label, axis, {name: n for name, n in counts.items() if n})
+    return counts
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -271,13 +247,9 @@ def instruction_terms(layer: LayerSpec) -> dict[str, int]:
     }
 
 
-def portable_c_terms(
-    layer: LayerSpec, layer_mem: LayerMemory, plan: MemoryPlan, target: Target
-) -> LayerTerms:
-    """harx's reference kernels as the rv32 and host builds call them: every layer with H = 1."""
-    return LayerTerms(
-        f"harx_{layer.kind}_ref", "" if layer.kind == "linear" else "W", instruction_terms(layer)
-    )
+def portable_c_terms(layer: LayerSpec, lowered: Lowered, layer_mem: LayerMemory, target: Target) -> Counter:
+    """harx's reference kernels as the rv32 and host builds call them (every layer with H = 1)."""
+    return Counter(instruction_terms(layer))
 
 
 def _inference_terms(layers: list[LayerSpec]) -> dict[str, int]:
@@ -296,7 +268,7 @@ class KernelModel:
     """A loop-structure model: which YAML keys it needs, and the counts it produces."""
 
     required: tuple[tuple[str, ...], tuple[str, ...]]
-    layer_terms: Callable[[LayerSpec, LayerMemory, MemoryPlan, Target], LayerTerms]
+    layer_terms: Callable[[LayerSpec, Lowered, LayerMemory, Target], Counter]
     inference_terms: Callable[[list[LayerSpec]], dict[str, int]] = _inference_terms
 
 
