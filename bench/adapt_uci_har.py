@@ -31,7 +31,7 @@ from harx.evaluate import evaluate, train_model
 from harx.models.genome import parse_genome
 from harx.quant.adaptive import AdaptiveModel, save_adaptive
 from harx.quant.artifact import load, save
-from harx.train.config import TrainConfig
+from harx.train.config import Execution, TrainConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EXIT_GENOME = "c16k5p2w8a8-c24k5p2w4a4-c32k5p2w4a4-gapw8"
@@ -42,21 +42,30 @@ POLICY = "margin"
 TARGETS = ("gap8", "rv32")
 
 
-def trained(cache: Path, name: str, genome: str, exit_after: int | None, ds, split, cfg: TrainConfig):
+def trained(
+    cache: Path,
+    name: str,
+    genome: str,
+    exit_after: int | None,
+    ds,
+    split,
+    cfg: TrainConfig,
+    execution: Execution,
+):
     """The artifact ``cache/name``: reused when it holds this genome trained with this config, else trained."""
     path = cache / name
     if (path / "model.json").is_file():
         art = load(path)
         same = {k: v for k, v in art.train_config.items() if k not in ("threads", "seed")}
-        if art.genome == genome and same == {k: v for k, v in cfg.as_dict().items() if k != "threads"}:
+        if art.genome == genome and same == cfg.as_dict():
             print(f"{name}: reusing {path}", flush=True)
             return art
     t0 = time.perf_counter()
     g = parse_genome(genome)
     if exit_after:
-        tm = train_early_exit(g, ds, split, cfg, exit_after, seed=0)
+        tm = train_early_exit(g, ds, split, cfg, exit_after, seed=0, execution=execution)
     else:
-        tm = train_model(g, ds, split, cfg, 0)
+        tm = train_model(g, ds, split, cfg, 0, execution=execution)
     ev = evaluate(tm, ds, split)
     art = tm.artifact(ds, ev.metrics(), cfg, {"history": ev.history})
     save(art, path)
@@ -232,12 +241,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--qat-epochs", type=int, default=20)
     args = ap.parse_args()
-    cfg = TrainConfig(epochs_float=args.epochs, epochs_qat=args.qat_epochs, threads=args.threads)
+    cfg = TrainConfig(epochs_float=args.epochs, epochs_qat=args.qat_epochs)
+    execution = Execution(threads=args.threads)
     ds = load_dataset("uci-har")
     split = subject_split(ds, n_val_subjects=4, seed=0)
-    exit_art = trained(args.cache, "exit", EXIT_GENOME, EXIT_AFTER, ds, split, cfg)
-    little = trained(args.cache, "little", LITTLE_GENOME, None, ds, split, cfg)
-    big = trained(args.cache, "big", EXIT_GENOME, None, ds, split, cfg)
+    exit_art = trained(args.cache, "exit", EXIT_GENOME, EXIT_AFTER, ds, split, cfg, execution)
+    little = trained(args.cache, "little", LITTLE_GENOME, None, ds, split, cfg, execution)
+    big = trained(args.cache, "big", EXIT_GENOME, None, ds, split, cfg, execution)
     placeholder = (ModeRule(POLICY, NEVER),)
     ee = evaluate_adaptive(
         AdaptiveModel("early_exit", exit_art, placeholder),

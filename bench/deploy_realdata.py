@@ -54,7 +54,7 @@ def main() -> int:
     if missing or not (SHARED / "uci-har.zip").is_file():
         print(f"deploy_realdata: needs {SHARED / 'uci-har.zip'} and {', '.join(missing) or 'the toolchain'}")
         return 2
-    cfg = TrainConfig(epochs_float=args.epochs, epochs_qat=args.qat_epochs, threads=2)
+    cfg = TrainConfig(epochs_float=args.epochs, epochs_qat=args.qat_epochs)
     rows = []
     with tempfile.TemporaryDirectory(prefix="harx-deploy-") as tmp:
         home = Path(tmp) / "home"

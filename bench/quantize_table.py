@@ -19,7 +19,7 @@ from pathlib import Path
 from harx.data import load_dataset, subject_split
 from harx.evaluate import evaluate, train_model
 from harx.models import parse_genome
-from harx.train import TrainConfig
+from harx.train import Execution, TrainConfig
 
 SIZES = {
     "small": ("c8k5p2w{w1}a{a}-c8k5p2w{w}a{a}-gapw{h}", "c8k5p2w8a4-c8k5p2w4a8-gapw8"),
@@ -51,10 +51,12 @@ def main() -> None:
     args = ap.parse_args()
     ds = load_dataset("uci-har")
     split = subject_split(ds, n_val_subjects=4, seed=args.seed)
-    cfg = TrainConfig(epochs_float=args.epochs, epochs_qat=args.qat_epochs, threads=args.threads)
+    cfg = TrainConfig(epochs_float=args.epochs, epochs_qat=args.qat_epochs)
     rows = []
     for size, bits, text in genomes():
-        trained = train_model(parse_genome(text), ds, split, cfg, seed=args.seed)
+        trained = train_model(
+            parse_genome(text), ds, split, cfg, seed=args.seed, execution=Execution(threads=args.threads)
+        )
         ev = evaluate(trained, ds, split)
         rows.append(
             {

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harx.cost import Cost, estimate
-from harx.data import load_dataset, subject_split
+from harx.cost import DEFAULT_TARGET, Cost, estimate
+from harx.data import DEFAULT_VAL_SUBJECTS, load_dataset, subject_split
 from harx.models.build import build
 from harx.models.genome import Genome
 from harx.paths import artifacts_dir
@@ -26,7 +26,7 @@ from harx.quant.backends import get_backend
 from harx.quant.export import export_net, input_codes
 from harx.quant.integer import IntegerModel
 from harx.quant.layers import QuantNet, normalize
-from harx.train.config import TrainConfig
+from harx.train.config import Execution, TrainConfig
 from harx.train.loop import EpochLog, History, fit, predict, seed_everything, split_tensors
 from harx.train.metrics import Scores, score
 
@@ -95,11 +95,12 @@ def train_model(
     seed: int = 0,
     exits: dict[int, int] | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
+    execution: Execution | None = None,
 ) -> TrainedModel:
     """Float pre-training then QAT of ``genome`` on ``split.train``, early-stopped on ``split.val`` (fixed
-    epochs when ``split.val`` is empty)."""
+    epochs when ``split.val`` is empty), where ``execution`` says (default: 2 CPU threads)."""
     t0 = time.perf_counter()
-    g = seed_everything(seed, cfg.threads)
+    g = seed_everything(seed, (execution or Execution()).threads)
     backend = get_backend(cfg.backend)
     t = split_tensors(ds, split)
     net = build(genome, ds.n_channels, ds.window, ds.n_classes, exits)
@@ -231,10 +232,11 @@ def quantize(
     dataset: str,
     cfg: TrainConfig,
     seed: int = 0,
-    n_val_subjects: int = 4,
-    targets: tuple[str, ...] = ("gap8",),
+    n_val_subjects: int = DEFAULT_VAL_SUBJECTS,
+    targets: tuple[str, ...] = (DEFAULT_TARGET,),
     out: Path | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
+    execution: Execution | None = None,
 ) -> QuantizeResult:
     """Train ``genome`` on ``dataset`` (validation subjects carved from the training subjects), export the
     integer model, score it on the test subjects and write the artifact to ``out``
@@ -243,7 +245,7 @@ def quantize(
     genome.validate(ds.n_channels, ds.window)
     costs = genome_costs(genome, ds, targets)  # before training: a bad target fails fast
     split = subject_split(ds, n_val_subjects=n_val_subjects, seed=seed)
-    trained = train_model(genome, ds, split, cfg, seed, on_epoch=on_epoch)
+    trained = train_model(genome, ds, split, cfg, seed, on_epoch=on_epoch, execution=execution)
     ev = evaluate(trained, ds, split)
     extra = {"confusion_test": ev.int_test.confusion.tolist(), "history": ev.history}
     art = trained.artifact(ds, ev.metrics(), cfg, extra)

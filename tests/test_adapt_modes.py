@@ -132,13 +132,3 @@ def test_cascade_work_by_hand():
     assert decision > 0
     # one inference overhead (call, offload, argmax) for both networks together
     assert c.full.latency_cycles == lc.latency_cycles + decision + bc.latency_cycles - bc.overhead_cycles
-
-
-def test_the_cli_defaults_are_the_librarys():
-    import harx.adapt
-    import harx.cli.adapt
-
-    assert (harx.cli.adapt.DEFAULT_MODES, harx.cli.adapt.DEFAULT_POLICY) == (
-        harx.adapt.DEFAULT_MODES,
-        harx.adapt.DEFAULT_POLICY,
-    )

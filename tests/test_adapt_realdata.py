@@ -18,7 +18,7 @@ from harx.evaluate import train_model
 from harx.models.genome import parse_genome
 from harx.quant.adaptive import load_adaptive
 from harx.quant.artifact import save
-from harx.train.config import TrainConfig
+from harx.train.config import Execution, TrainConfig
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 pytestmark = [
@@ -26,7 +26,8 @@ pytestmark = [
     pytest.mark.skipif(not (SHARED / "uci-har.zip").is_file(), reason=f"{SHARED / 'uci-har.zip'} is absent"),
 ]
 GENOME = "c8k5p2w8a8-c12k5p2w4a4-gapw8"
-CFG = TrainConfig(epochs_float=3, epochs_qat=2, threads=1)
+CFG = TrainConfig(epochs_float=3, epochs_qat=2)
+ONE_THREAD = Execution(threads=1)
 _MISSING = sorted({t for b in ("host", "rv32") for t in missing_tools(b)})
 needs_tools = pytest.mark.skipif(bool(_MISSING), reason=f"needs {', '.join(_MISSING)} on PATH")
 
@@ -101,7 +102,7 @@ def cascade_artifacts(har_home, tmp_path_factory):
     root = tmp_path_factory.mktemp("cascade")
     paths = {}
     for name, genome in (("little", "c4k5p4w8a8-gapw8"), ("big", GENOME)):
-        tm = train_model(parse_genome(genome), ds, split, CFG, seed=0)
+        tm = train_model(parse_genome(genome), ds, split, CFG, seed=0, execution=ONE_THREAD)
         paths[name] = save(tm.artifact(ds, {}, CFG), root / name)
     return paths
 
@@ -138,7 +139,7 @@ def test_a_cascade_of_networks_trained_on_every_subject_is_refused(har_home, tmp
     ds = load_dataset("har-mini", har_home)
     split = subject_split(ds, 0, 0)
     little, big = (
-        train_model(parse_genome(g), ds, split, CFG, seed=0).artifact(ds, {}, CFG)
+        train_model(parse_genome(g), ds, split, CFG, seed=0, execution=ONE_THREAD).artifact(ds, {}, CFG)
         for g in ("c4k5p4w8a8-gapw8", GENOME)
     )
     with pytest.raises(ConfigError, match="trained on every training subject"):

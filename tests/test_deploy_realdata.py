@@ -55,7 +55,7 @@ def trained(home):
     ds = load_dataset("uci-har", home)
     split = subject_split(ds, n_val_subjects=4, seed=0)
     split = dataclasses.replace(split, train=split.train[::8])
-    cfg = TrainConfig(epochs_float=1, epochs_qat=1, batch_size=128, threads=2)
+    cfg = TrainConfig(epochs_float=1, epochs_qat=1, batch_size=128)
     cache = {}
 
     def get(genome):

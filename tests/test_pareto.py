@@ -19,6 +19,7 @@ import pytest
 
 from harx.cost import estimate
 from harx.errors import ConfigError, StoreError
+from harx.objectives import DEFAULT_OBJECTIVES, run_objectives
 from harx.pareto import (
     detail,
     export,
@@ -35,7 +36,7 @@ from harx.pareto import (
     plot_html,
     plot_png,
 )
-from harx.pareto.objectives import DEFAULT_OBJECTIVES, run_objectives, run_target
+from harx.pareto.objectives import run_target
 from harx.store import CandidateRecord, Store
 
 A = "c4k3p4w8a4-gapw4"

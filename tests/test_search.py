@@ -17,10 +17,11 @@ from harx.errors import ConfigError
 from harx.search import load_recipe, parse_recipe
 from harx.search import resume as resume_search
 from harx.search import run as run_search
-from harx.search.driver import near_front, refine_picks
+from harx.search.encoding import Encoding
 from harx.search.recipe import Space
-from harx.search.space import Encoding
+from harx.search.refine import near_front, refine_picks
 from harx.store import CandidateRecord, Store
+from harx.train.config import Execution
 
 MICRO = {
     "name": "micro",
@@ -177,7 +178,7 @@ def test_repair_makes_every_vector_a_valid_genome():
 def _run(tmp_path, name="s", **overrides):
     recipe = parse_recipe({**MICRO, **overrides}, "micro")
     with Store(tmp_path / f"{name}.sqlite") as store:
-        return run_search(recipe, store, threads=1)
+        return run_search(recipe, store, execution=Execution(threads=1))
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +224,7 @@ def test_initial_genomes_start_the_search(in_har_home, tmp_path):
     search = {"population": 4, "offspring": 4, "generations": 1, "initial_genomes": seeds}
     recipe = parse_recipe({**MICRO, "search": search}, "micro")
     with Store(tmp_path / "warm.sqlite") as store:
-        r = run_search(recipe, store, threads=1, refine=False)
+        r = run_search(recipe, store, execution=Execution(threads=1), refine=False)
         genomes = {c.genome for c in store.candidates(r.run_id)}
     assert set(seeds) <= genomes and len(genomes) == 4  # the seeds, then 2 random genomes
 
@@ -233,7 +234,7 @@ def test_second_run_is_served_from_the_cache(first, in_har_home):
     recipe = parse_recipe(MICRO, "micro")
     t0 = time.perf_counter()
     with Store(path / "s.sqlite") as store:
-        again = run_search(recipe, store, threads=1)
+        again = run_search(recipe, store, execution=Execution(threads=1))
     assert again.stats.n_candidates == again.stats.cache_hits == r.stats.n_candidates
     assert again.stats.train_seconds == 0
     # every evaluation is served; a genome met again in a later generation is served again
@@ -289,7 +290,7 @@ def test_resume_after_sigkill_loses_no_candidate(first, in_har_home, tmp_path):
         survived = {c.id: c.metrics for c in s.candidates(stage="proxy") if c.status == "ok"}
         assert {c.id for c in before} <= set(survived)
         stored_ids = {c.id for c in s.candidates()}
-        result = resume_search(s, run.id, threads=1)
+        result = resume_search(s, run.id, execution=Execution(threads=1))
         assert s.get_run(run.id).status == "done"
         new = [c for c in s.candidates() if c.id not in stored_ids]
         # what the killed process stored is served; only the rest is trained
@@ -319,7 +320,7 @@ def test_dask_local_cluster_matches_local_executor(first, in_har_home, tmp_path)
     )
     events = []
     with Store(tmp_path / "dask.sqlite") as store:
-        d = run_search(recipe, store, threads=1, refine=False, on_event=events.append)
+        d = run_search(recipe, store, execution=Execution(threads=1), refine=False, on_event=events.append)
     got = _proxy_results(tmp_path / "dask.sqlite", d.run_id)
     full = _proxy_results(path / "s.sqlite", r.run_id)
     assert len(got) == 4 and all(full[g] == v for g, v in got.items())
@@ -347,7 +348,7 @@ def test_dask_search_stops_at_a_worker_epoch(in_har_home, tmp_path):
 
     with Store(tmp_path / "s.sqlite") as store:
         with pytest.raises(KeyboardInterrupt):
-            run_search(recipe, store, threads=1, refine=False, on_event=stop_at_epoch)
+            run_search(recipe, store, execution=Execution(threads=1), refine=False, on_event=stop_at_epoch)
         run = store.runs()[0]
         assert run.status == "interrupted"
         result = resume_search(store, run.id, refine=False)
@@ -415,7 +416,7 @@ def test_cache_hits_get_costs_from_the_current_cost_model(first, in_har_home, tm
         stale = {t: {**c, "latency_ms": -1.0, "model": "old"} for t, c in cand.costs.items()}
         s.update_costs(cand.id, stale)
     with Store(path / "s.sqlite") as s:
-        run_search(parse_recipe(MICRO, "micro"), s, threads=1)
+        run_search(parse_recipe(MICRO, "micro"), s, execution=Execution(threads=1))
         fresh = s.get_candidate(cand.id).costs
     assert fresh["gap8"]["latency_ms"] > 0 and fresh["gap8"]["model"].startswith("gap8 v")
 

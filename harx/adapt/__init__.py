@@ -7,7 +7,7 @@ second stage runs; sweeping its threshold on the validation subjects gives the o
 on the test subjects for accuracy, macro-F1, early stops, average MACs, latency and energy.
 
     from harx.adapt import adapt_early_exit
-    r = adapt_early_exit(genome, "uci-har", exit_after=1, cfg=TrainConfig(threads=1))
+    r = adapt_early_exit(genome, "uci-har", exit_after=1, cfg=TrainConfig(), execution=Execution(threads=1))
     r.modes, r.within, r.memory["gap8"], r.artifact_path     # then: harx deploy --artifact <artifact_path>
 
 See docs/adapt.md.

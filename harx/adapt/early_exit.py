@@ -13,7 +13,7 @@ from collections.abc import Callable
 from harx.errors import ConfigError
 from harx.evaluate import TrainedModel, train_model
 from harx.models.genome import Genome
-from harx.train.config import TrainConfig
+from harx.train.config import Execution, TrainConfig
 
 
 def exit_block_index(genome: Genome, exit_after: int) -> int:
@@ -39,6 +39,7 @@ def train_early_exit(
     exit_w_bits: int | None = None,
     seed: int = 0,
     on_epoch: Callable | None = None,
+    execution: Execution | None = None,
 ) -> TrainedModel:
     """Train ``genome`` on ``split`` with an exit head after its first ``exit_after`` blocks
     (``exit_w_bits``-bit weights, default the genome's classifier bits); the integer model's ``exits``
@@ -47,4 +48,6 @@ def train_early_exit(
     bits = genome.head_w_bits if exit_w_bits is None else exit_w_bits
     if bits not in (2, 4, 8):
         raise ConfigError(f"--exit-bits {bits}: must be 2, 4 or 8")
-    return train_model(genome, ds, split, cfg, seed, exits={block: bits}, on_epoch=on_epoch)
+    return train_model(
+        genome, ds, split, cfg, seed, exits={block: bits}, on_epoch=on_epoch, execution=execution
+    )

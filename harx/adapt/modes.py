@@ -16,7 +16,7 @@ import numpy as np
 
 from harx.adapt.work import StageCosts
 from harx.errors import ConfigError
-from harx.pareto.sorting import nondominated
+from harx.objectives import nondominated
 from harx.quant.adaptive import ALWAYS, NEVER, ModeRule, confidence
 from harx.train.metrics import score
 

@@ -22,14 +22,16 @@ from harx.adapt.cascade import input_rescale
 from harx.adapt.early_exit import train_early_exit
 from harx.adapt.modes import Mode, ModeScores, Pick, StageOutputs, distinct, front, pick_within, sweep
 from harx.adapt.work import StageCosts, cascade_costs, early_exit_costs
-from harx.cost import load_target, plan
-from harx.data import load_dataset, subject_split
+from harx.cost import DEFAULT_TARGET, TARGETS, load_target, plan
+from harx.data import DEFAULT_VAL_SUBJECTS, load_dataset, subject_split
 from harx.deploy.adaptive_c import adaptive_plan
 from harx.errors import ConfigError, DataError
 from harx.evaluate import evaluate
 from harx.models.genome import Genome, model_layers, parse_genome
 from harx.paths import harx_home
 from harx.quant.adaptive import (
+    DEFAULT_MODES,
+    DEFAULT_POLICY,
     NEVER,
     POLICIES,
     AdaptiveModel,
@@ -38,12 +40,10 @@ from harx.quant.adaptive import (
     save_adaptive,
 )
 from harx.quant.artifact import Artifact
-from harx.train.config import TrainConfig
+from harx.train.config import Execution, TrainConfig
 from harx.train.loop import norm_stats
 
-DEFAULT_MODES = 25
-DEFAULT_POLICY = "margin"
-DEFAULT_TARGETS = ("gap8", "rv32")
+DEFAULT_TARGETS = TARGETS
 WITHIN_POINTS = 0.5
 
 
@@ -133,7 +133,7 @@ class AdaptResult:
         single = next(iter(self.costs.values())).single.macs
         return 1.0 - pick.mode.scores(split).avg_macs / single
 
-    def to_json(self, front_target: str = "gap8") -> dict:
+    def to_json(self, front_target: str = DEFAULT_TARGET) -> dict:
         on_front = front(self.modes, "test", front_target)
         return {
             "kind": self.kind,
@@ -272,7 +272,7 @@ def adapt_early_exit(
     cfg: TrainConfig,
     *,
     seed: int = 0,
-    n_val_subjects: int = 4,
+    n_val_subjects: int = DEFAULT_VAL_SUBJECTS,
     exit_w_bits: int | None = None,
     policy: str = DEFAULT_POLICY,
     n_modes: int = DEFAULT_MODES,
@@ -280,6 +280,7 @@ def adapt_early_exit(
     out: Path | None = None,
     home: Path | None = None,
     on_epoch: Callable | None = None,
+    execution: Execution | None = None,
 ) -> AdaptResult:
     """Train ``genome`` with an exit head after its first ``exit_after`` blocks (seed ``seed``; validation
     subjects ``subject_split(n_val_subjects, seed)``), derive its modes and write the adaptive model to
@@ -290,7 +291,15 @@ def adapt_early_exit(
     genome.validate(ds.n_channels, ds.window)
     split = _validation_split(ds, n_val_subjects, seed)
     trained = train_early_exit(
-        genome, ds, split, cfg, exit_after, exit_w_bits=exit_w_bits, seed=seed, on_epoch=on_epoch
+        genome,
+        ds,
+        split,
+        cfg,
+        exit_after,
+        exit_w_bits=exit_w_bits,
+        seed=seed,
+        on_epoch=on_epoch,
+        execution=execution,
     )
     ev = evaluate(trained, ds, split)
     art = trained.artifact(ds, ev.metrics(), cfg, {"history": ev.history, "exit_after": exit_after})
@@ -351,7 +360,7 @@ def adapt_cascade(
     little: Artifact,
     big: Artifact,
     *,
-    n_val_subjects: int = 4,
+    n_val_subjects: int = DEFAULT_VAL_SUBJECTS,
     policy: str = DEFAULT_POLICY,
     n_modes: int = DEFAULT_MODES,
     targets: tuple[str, ...] = DEFAULT_TARGETS,

@@ -15,16 +15,16 @@ import numpy as np
 
 from harx.adapt.modes import front
 from harx.adapt.pipeline import AdaptResult
-from harx.cost import estimate
-from harx.pareto.export import write_atomic
+from harx.cost import DEFAULT_TARGET, estimate
+from harx.objectives import nondominated
 from harx.pareto.front import Front
-from harx.pareto.sorting import nondominated
+from harx.paths import write_atomic
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 STATIC_COLOR = "#7f7f7f"
 
 
-def figure(results: list[AdaptResult], target: str = "gap8", static: Front | None = None):
+def figure(results: list[AdaptResult], target: str = DEFAULT_TARGET, static: Front | None = None):
     """A matplotlib Figure: per result, its deployed policy's modes (filled where no other mode of it beats
     them on both axes), its other policies' modes faded, and the single network it replaces; ``static``
     (a front over accuracy and energy on ``target``) in grey."""
@@ -114,7 +114,7 @@ def static_points(static: Front, target: str, like: AdaptResult) -> list[tuple[f
 def plot_png(
     results: list[AdaptResult],
     path: str | os.PathLike[str],
-    target: str = "gap8",
+    target: str = DEFAULT_TARGET,
     static: Front | None = None,
 ) -> Path:
     """Render ``figure`` to a PNG file (written atomically) and return its path."""

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from harx.cli.common import epoch_progress, err, out, print_json
+from harx.cli.common import epoch_progress, err, out, print_json, print_table
+from harx.cli.tables import modes_table
+from harx.cost import DEFAULT_TARGET
+from harx.data.splits import DEFAULT_VAL_SUBJECTS
 from harx.errors import ConfigError, StoreError
 from harx.paths import default_store_path
-
-# harx.adapt's defaults, not imported here: torch loads only when the command runs (a test keeps them equal)
-DEFAULT_MODES = 25
-DEFAULT_POLICY = "margin"
+from harx.quant.adaptive import DEFAULT_MODES, DEFAULT_POLICY
+from harx.train.config import Execution
 
 
 def command(
@@ -42,7 +42,9 @@ def command(
         help="Training seed, also picks the validation subjects (default: the artifact's, else 0).",
     ),
     val_subjects: int = typer.Option(
-        None, "--val-subjects", help="Validation subjects (default: the candidate's, else 4)."
+        None,
+        "--val-subjects",
+        help=f"Validation subjects (default: the candidate's, else {DEFAULT_VAL_SUBJECTS}).",
     ),
     threads: int = typer.Option(2, "--threads", help="torch CPU threads."),
     out_dir: Path = typer.Option(
@@ -54,7 +56,7 @@ def command(
     run_id: int = typer.Option(
         None, "--run", help="The search run whose front --plot shows (default: newest)."
     ),
-    target: str = typer.Option("gap8", "--target", "-t", help="Energy axis of --plot and the table."),
+    target: str = typer.Option(DEFAULT_TARGET, "--target", "-t", help="Energy axis of --plot and the table."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of tables."),
 ) -> None:
     """Derive runtime operating modes from one CNN: an early-exit head (--candidate/--artifact/--genome
@@ -65,6 +67,7 @@ def command(
     the adaptive model is written for `harx deploy --artifact DIR`.
     """
     from harx import adapt  # torch loads only for commands that train or score
+    from harx.adapt.sources import cascade_artifacts, early_exit_source, static_front, training_config
 
     sources = {
         "--candidate": candidate,
@@ -86,32 +89,34 @@ def command(
     if given[0].startswith("--little"):
         if exit_after is not None:
             raise ConfigError("--exit-after is for an early exit, not a cascade")
-        little_art, big_art = _cascade_artifacts(store_path, little, big, little_artifact, big_artifact)
-        n_val = 4 if val_subjects is None else val_subjects
+        little_art, big_art = cascade_artifacts(store_path, little, big, little_artifact, big_artifact)
+        n_val = DEFAULT_VAL_SUBJECTS if val_subjects is None else val_subjects
         result = adapt.adapt_cascade(little_art, big_art, n_val_subjects=n_val, **common)
     else:
         if exit_after is None:
             raise ConfigError(f"{given[0]} needs --exit-after K (the exit follows the first K conv blocks)")
-        g, ds_name, training, src_seed, src_val = _early_exit_source(
-            store_path, candidate, artifact, genome, dataset
-        )
-        cfg = _config(training, epochs, qat_epochs, threads)
-        with epoch_progress(not as_json, g.text()) as on_epoch:
+        src = early_exit_source(store_path, candidate, artifact, genome, dataset)
+        with epoch_progress(not as_json, src.genome.text()) as on_epoch:
             result = adapt.adapt_early_exit(
-                g,
-                ds_name,
+                src.genome,
+                src.dataset,
                 exit_after,
-                cfg,
-                seed=src_seed if seed is None else seed,
-                n_val_subjects=src_val if val_subjects is None else val_subjects,
+                training_config(src.training, epochs, qat_epochs),
+                seed=src.seed if seed is None else seed,
+                n_val_subjects=src.val_subjects if val_subjects is None else val_subjects,
                 exit_w_bits=exit_bits,
                 on_epoch=on_epoch,
+                execution=Execution(threads=threads),
                 **common,
             )
-    static = _static_front(store_path, run_id, target) if plot is not None else None
+    static = None
     if plot is not None:
         from harx.adapt.plot import plot_png
 
+        try:
+            static = static_front(store_path, run_id, target)
+        except StoreError as exc:
+            err.print(f"note: the plot shows no static front ({exc})", highlight=False)
         plot_png([result], plot, target, static)
     if as_json:
         print_json(result.to_json(target))
@@ -119,118 +124,14 @@ def command(
         render(result, target, plot, static)
 
 
-def _config(training: dict, epochs: int | None, qat_epochs: int | None, threads: int):
-    from harx.train.config import TrainConfig
-
-    d = {k: v for k, v in training.items() if k not in ("threads", "seed")}
-    if epochs is not None:
-        d["epochs_float"] = epochs
-    if qat_epochs is not None:
-        d["epochs_qat"] = qat_epochs
-    return TrainConfig.from_dict({**d, "threads": threads}, "training settings")
-
-
-def _early_exit_source(store_path, candidate, artifact, genome, dataset):
-    """(genome, dataset, training settings, seed, validation subjects) of an early-exit source."""
-    from harx.models.genome import parse_genome
-    from harx.quant.artifact import load
-
-    if genome is not None:
-        if dataset is None:
-            raise ConfigError("--genome needs --dataset")
-        return parse_genome(genome), dataset, {}, 0, 4
-    if dataset is not None:
-        raise ConfigError("--dataset goes with --genome (a candidate or artifact names its own)")
-    if artifact is not None:
-        art = load(artifact)
-        return (
-            parse_genome(art.genome),
-            art.dataset,
-            art.train_config,
-            int(art.train_config.get("seed", 0)),
-            4,
-        )
-    from harx.store import Store
-
-    if not Path(store_path).is_file():
-        raise StoreError(f"{store_path}: no candidate store here (give --store PATH)")
-    with Store(store_path) as st:
-        rec = st.get_candidate(candidate)
-    tc = rec.train_config
-    training = tc.get("training", {}) if rec.stage == "refine" else {}
-    # the exit is retrained, so a candidate refined on every training subject (0) can still hold 4 out
-    return parse_genome(rec.genome), rec.dataset, training, 0, int(tc.get("val_subjects", 4)) or 4
-
-
-def _cascade_artifacts(store_path, little, big, little_artifact, big_artifact):
-    from harx.deploy.pipeline import candidate_artifact
-    from harx.quant.artifact import load
-
-    if little_artifact is not None or big_artifact is not None:
-        if little_artifact is None or big_artifact is None:
-            raise ConfigError("a cascade needs both --little-artifact and --big-artifact")
-        return load(little_artifact), load(big_artifact)
-    if little is None or big is None:
-        raise ConfigError("a cascade needs both --little ID and --big ID")
-    return load(candidate_artifact(store_path, little)), load(candidate_artifact(store_path, big))
-
-
-def _static_front(store_path: Path, run_id: int | None, target: str):
-    """The store's front over accuracy and energy on ``target``, or None (with a note) when there is none."""
-    if not Path(store_path).is_file():
-        err.print(f"note: no store at {store_path}: the plot shows no static front", highlight=False)
-        return None
-    from harx.pareto import load_front, open_store
-
-    try:
-        with open_store(store_path) as st:
-            return load_front(st, run_id, ("acc", "energy"), target)
-    except StoreError as exc:
-        err.print(f"note: the plot shows no static front ({exc})", highlight=False)
-        return None
-
-
 def render(r, target: str, plot: Path | None, static) -> None:
     """Tables for a harx.adapt.AdaptResult."""
-    from harx.adapt import ALWAYS, NEVER
-    from harx.adapt.modes import front
-
     out.print(
         f"[bold]{r.description}[/] ({r.kind}) on {r.dataset}: thresholds from {r.val_windows} validation windows "
         f"(subjects {', '.join(map(str, r.val_subjects))}), scores on {r.test_windows} test windows",
         highlight=False,
     )
-    t = Table(title=f"modes ({r.policy}); mode {len(r.modes) - 1} is the full network")
-    cols = (
-        "mode",
-        "threshold",
-        "val stop",
-        "test stop",
-        "accuracy",
-        "macro-F1",
-        "avg MACs",
-        f"avg energy {target} µJ",
-        f"avg latency {target} ms",
-        "front",
-    )
-    for c in cols:
-        t.add_column(c, justify="right")
-    on = front(r.modes, "test", target)
-    for i, (m, f) in enumerate(zip(r.modes, on, strict=True)):
-        s = m.test
-        t.add_row(
-            str(i),
-            {ALWAYS: "always", NEVER: "never"}.get(m.rule.threshold, str(m.rule.threshold)),
-            f"{100 * m.val.exit_fraction:.1f}%",
-            f"{100 * s.exit_fraction:.1f}%",
-            f"{100 * s.accuracy:.2f}%",
-            f"{100 * s.macro_f1:.2f}%",
-            f"{s.avg_macs:,.0f}",
-            f"{s.avg_energy_uj[target]:.3f}",
-            f"{s.avg_latency_ms[target]:.3f}",
-            "*" if f else "",
-        )
-    out.print(t)
+    print_table(modes_table(r, target))
     single = r.costs[target].single
     out.print(
         f"single network: {single.macs:,} MACs, {single.energy_uj:.3f} µJ on {target}; modes span "

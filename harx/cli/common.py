@@ -88,3 +88,33 @@ def epoch_progress(enabled: bool, label: str):
             )
 
         yield on_epoch
+
+
+class StopOnCtrlC:
+    """The first Ctrl-C only asks a long command (a search) to stop; it stops at its next progress event (an epoch or a
+    candidate), in Python on the main thread. A KeyboardInterrupt raised wherever the signal lands could
+    strike inside torch or SQLite, which turn it into other errors (a candidate stored as failed, a run that
+    went on). A second Ctrl-C interrupts at once."""
+
+    def __enter__(self):
+        import signal
+
+        self.requested = False
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.signal(signal.SIGINT, self.previous)
+        return False

@@ -6,64 +6,11 @@ import dataclasses
 import json
 
 import typer
-from rich.table import Table
 
 from harx.cli.common import out, print_table
-from harx.cost import TARGETS, Cost, estimate
+from harx.cli.tables import cost_summary, cost_table
+from harx.cost import TARGETS, estimate
 from harx.cost.estimate import DEFAULT_IN_CHANNELS, DEFAULT_IN_LEN, DEFAULT_N_CLASSES
-
-
-def cost_table(cost: Cost) -> Table:
-    """The per-layer table of one estimate (totals are printed by ``cost_summary``)."""
-    table = Table(title=f"{cost.genome} on {cost.target}", title_justify="left")
-    table.add_column("#")
-    for name in ("layer", "kernel"):
-        table.add_column(name, no_wrap=True)
-    for name in ("MACs", "flash B", "in B", "out B", "cycles", "ms", "µJ"):
-        table.add_column(name, justify="right")
-    for lc in cost.layers:
-        table.add_row(
-            str(lc.index),
-            lc.shape,
-            lc.kernel,
-            f"{lc.macs:,}",
-            f"{lc.ro_bytes:,}",
-            f"{lc.in_bytes:,}",
-            f"{lc.out_bytes:,}",
-            f"{lc.latency_cycles:,}",
-            f"{lc.latency_ms:.4f}",
-            f"{lc.energy_uj:.3f}",
-        )
-    table.add_row(
-        "", "per inference", "call, fork (gap8), argmax", "", "", "", "", f"{cost.overhead_cycles:,}", "", ""
-    )
-    table.add_section()
-    table.add_row(
-        "",
-        "total",
-        "",
-        f"{cost.macs:,}",
-        f"{cost.flash_bytes:,}",
-        "",
-        "",
-        f"{cost.latency_cycles:,}",
-        f"{cost.latency_ms:.4f}",
-        f"{cost.energy_uj:.3f}",
-    )
-    return table
-
-
-def cost_summary(cost: Cost) -> str:
-    """Totals, the RAM breakdown and whether the plan fits, as rich markup."""
-    p = cost.plan
-    fit = "[green]fits[/]" if cost.feasible else f"[red]does not fit: {cost.infeasible_reason}[/]"
-    use = ", ".join(f"{u.name} {u.used_bytes:,}/{u.available_bytes:,} B" for u in p.usage)
-    return (
-        f"flash {cost.flash_bytes:,} B, RAM {cost.ram_bytes:,} B (input {p.input_bytes:,} + arena "
-        f"{p.arena_bytes:,} + im2col {p.im2col_bytes:,} + weight buffer {p.weight_buffer_bytes:,} + logits "
-        f"{p.logits_bytes:,}), {cost.macs:,} MACs, {cost.latency_ms:.4f} ms, {cost.energy_uj:.3f} µJ\n"
-        f"memories: {use}\n{fit}"
-    )
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,9 @@ import typer
 from rich.table import Table
 
 from harx.cli.common import epoch_progress, out, print_json, read_genome
-from harx.train import TrainConfig
+from harx.cost import TARGETS
+from harx.data.splits import DEFAULT_VAL_SUBJECTS
+from harx.train import Execution, TrainConfig
 
 _DEFAULT = TrainConfig()
 
@@ -26,11 +28,11 @@ def command(
     backend: str = typer.Option("torch", "--backend", help="Fake-quant backend: torch or qtorch."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights, shuffling and the validation subjects."),
     val_subjects: int = typer.Option(
-        4,
+        DEFAULT_VAL_SUBJECTS,
         "--val-subjects",
         help="Training subjects held out for early stopping (0: train on all of them, fixed epochs).",
     ),
-    target: list[str] = typer.Option(["gap8", "rv32"], "--target", "-t", help="Cost targets (repeatable)."),
+    target: list[str] = typer.Option(list(TARGETS), "--target", "-t", help="Cost targets (repeatable)."),
     threads: int = typer.Option(2, "--threads", help="torch CPU threads."),
     out_dir: Path = typer.Option(None, "--out", "-o", help="Artifact directory (default: under $HARX_HOME)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of tables."),
@@ -43,9 +45,11 @@ def command(
     from harx.evaluate import quantize  # torch loads only for commands that train
 
     g = read_genome(genome, genome_file)
-    cfg = TrainConfig(epochs_float=epochs, epochs_qat=qat_epochs, backend=backend, threads=threads)
+    cfg = TrainConfig(epochs_float=epochs, epochs_qat=qat_epochs, backend=backend)
     with epoch_progress(not as_json, g.text()) as on_epoch:
-        result = quantize(g, dataset, cfg, seed, val_subjects, tuple(target), out_dir, on_epoch)
+        result = quantize(
+            g, dataset, cfg, seed, val_subjects, tuple(target), out_dir, on_epoch, Execution(threads=threads)
+        )
     if as_json:
         print_json(result.to_json())
     else:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harx.cli.common import err, exit_interrupted, out, print_json
+from harx.cli.common import StopOnCtrlC, err, exit_interrupted, out, print_json, print_table
+from harx.cli.progress import search_progress
 from harx.errors import ConfigError
 from harx.paths import default_store_path
 
@@ -36,10 +35,12 @@ def command(
     subjects. A candidate already in the store is never retrained. Ctrl-C stops cleanly; resume with
     --resume RUN_ID. Exit codes: 0 done, 130 interrupted, 3 data, 4 recipe, 5 store errors.
     """
-    from harx.search import load_recipe, parse_recipe
+    from harx.search import load_recipe, resume_executor
     from harx.search import resume as resume_search
     from harx.search import run as run_search
+    from harx.search.recipe import default_recipe
     from harx.store import Store
+    from harx.train import Execution
 
     store = Store(store_path or default_store_path())
     if resume is not None:
@@ -51,12 +52,15 @@ def command(
     elif recipe is not None:
         rec = load_recipe(recipe)
     elif dataset is not None:
-        rec = parse_recipe({"name": dataset, "dataset": dataset}, f"default recipe for {dataset}")
+        rec = default_recipe(dataset)
     else:
         raise ConfigError("give --recipe FILE, --dataset NAME or --resume RUN_ID")
     if rec is not None:
-        rec = _override(rec, generations, population, executor, scheduler)
-    with _StopOnCtrlC() as stop, _progress(not as_json) as show:
+        rec = rec.with_overrides(
+            generations=generations, population=population, executor=executor, scheduler=scheduler
+        )
+    execution = Execution(threads=threads)
+    with StopOnCtrlC() as stop, search_progress(not as_json) as show:
 
         def on_event(e) -> None:
             stop.check()
@@ -68,13 +72,13 @@ def command(
                 result = resume_search(
                     store,
                     resume,
-                    executor=_executor(store, resume, executor, scheduler),
-                    threads=threads,
+                    executor=resume_executor(store, resume, executor, scheduler),
+                    execution=execution,
                     refine=not no_refine,
                     on_event=on_event,
                 )
             else:
-                result = run_search(rec, store, threads=threads, refine=not no_refine, on_event=on_event)
+                result = run_search(rec, store, execution=execution, refine=not no_refine, on_event=on_event)
         except KeyboardInterrupt:
             runs = store.runs()
             rid = resume if resume is not None else (runs[-1].id if runs else "?")
@@ -90,99 +94,6 @@ def command(
         print_json(result.to_json())
     else:
         render(result)
-
-
-def _executor(store, run_id, kind, scheduler):
-    """--executor/--scheduler on a resume: the run's own settings with those replaced, or None."""
-    if kind is None and scheduler is None:
-        return None
-    from harx.search.recipe import recipe_from_stored
-
-    ex = recipe_from_stored(store.get_run(run_id).recipe, f"run {run_id}").executor
-    if kind is not None:
-        ex = dataclasses.replace(ex, kind=kind)
-    if scheduler is not None:
-        ex = dataclasses.replace(ex, kind="dask", scheduler=scheduler)
-    if ex.kind not in ("local", "dask"):
-        raise ConfigError(f"--executor {ex.kind!r}: choose local or dask")
-    return ex
-
-
-def _override(rec, generations, population, executor, scheduler):
-    search, ex = rec.search, rec.executor
-    if generations is not None:
-        search = dataclasses.replace(search, generations=generations)
-    if population is not None:
-        search = dataclasses.replace(search, population=population, offspring=population)
-    if executor is not None:
-        ex = dataclasses.replace(ex, kind=executor)
-    if scheduler is not None:
-        ex = dataclasses.replace(ex, kind="dask", scheduler=scheduler)
-    rec = dataclasses.replace(rec, search=search, executor=ex)
-    from harx.search import parse_recipe
-
-    return parse_recipe(rec.to_dict(), rec.source)  # re-validate the overridden values
-
-
-class _StopOnCtrlC:
-    """The first Ctrl-C only asks the search to stop; it stops at its next progress event (an epoch or a
-    candidate), in Python on the main thread. A KeyboardInterrupt raised wherever the signal lands could
-    strike inside torch or SQLite, which turn it into other errors (a candidate stored as failed, a run that
-    went on). A second Ctrl-C interrupts at once."""
-
-    def __enter__(self):
-        import signal
-
-        self.requested = False
-        self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        import signal
-
-        self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def check(self) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        import signal
-
-        signal.signal(signal.SIGINT, self.previous)
-        return False
-
-
-class _progress:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        self.p = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=err,
-        )
-        self.p.__enter__()
-        self.task = self.p.add_task("search", total=1, info="")
-        return self.on_event
-
-    def on_event(self, e) -> None:
-        desc = "refine" if e.kind == "refine" else f"generation {e.generation + 1}/{e.generations}"
-        eta = f"  eta {e.eta_s / 60:.0f} min" if e.eta_s else ""
-        info = f"hits {e.cache_hits} trained {e.trained}{eta}  {e.detail or e.genome}"
-        self.p.update(self.task, description=desc, completed=e.done, total=max(e.total, 1), info=info[:90])
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.p.__exit__(*exc)
-        return False
 
 
 def render(r) -> None:
@@ -209,7 +120,7 @@ def render(r) -> None:
             f"{cost['latency_ms']:.3f}",
             f"{cost['energy_uj']:.2f}",
         )
-    out.print(t)
+    print_table(t)
     s = r.stats
     out.print(
         f"{s.n_candidates} candidates ({s.cache_hits} cache hits, {s.n_infeasible} infeasible, "

@@ -8,9 +8,10 @@ X_train = ds.X[split.train]
 
 from harx.data.dataset import Dataset, load_dataset
 from harx.data.fetcher import DatasetInfo, FetchResult, fetch, import_dataset, list_datasets
-from harx.data.splits import Split, channel_stats, subject_folds, subject_split
+from harx.data.splits import DEFAULT_VAL_SUBJECTS, Split, channel_stats, subject_folds, subject_split
 
 __all__ = [
+    "DEFAULT_VAL_SUBJECTS",
     "Dataset",
     "DatasetInfo",
     "FetchResult",

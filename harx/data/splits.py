@@ -8,6 +8,9 @@ import numpy as np
 
 from harx.errors import ConfigError
 
+# Training subjects held out for early stopping where a command trains one model (quantize, adapt).
+DEFAULT_VAL_SUBJECTS = 4
+
 
 @dataclass(frozen=True)
 class Split:
@@ -40,7 +43,7 @@ def _split(ds, val_subjects: np.ndarray) -> Split:
     )
 
 
-def subject_split(ds, n_val_subjects: int = 4, seed: int = 0) -> Split:
+def subject_split(ds, n_val_subjects: int = DEFAULT_VAL_SUBJECTS, seed: int = 0) -> Split:
     """Hold out `n_val_subjects` training subjects, drawn with `seed`, for validation.
 
     0 holds out none: every training subject is trained on (fixed epochs, no validation). The test

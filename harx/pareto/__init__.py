@@ -10,13 +10,20 @@
 See docs/pareto.md.
 """
 
+from harx.objectives import (
+    COST_AXES,
+    DEFAULT_OBJECTIVES,
+    OBJECTIVES,
+    Objective,
+    nondominated,
+    parse_objectives,
+)
 from harx.pareto.export import FORMATS, export, front_dict, to_csv, to_json, to_markdown
 from harx.pareto.front import Front, FrontPoint, TargetCost, load_front, load_fronts, open_store, pick_run
-from harx.pareto.objectives import COST_AXES, DEFAULT_OBJECTIVES, OBJECTIVES, Objective, parse_objectives
 from harx.pareto.plot import DEFAULT_AXES, Panel, figure, html_page, panels, plot_html, plot_png
 from harx.pareto.reference import DEFAULT_REFERENCE, Reference, load_reference
 from harx.pareto.show import CandidateDetail, detail
-from harx.pareto.sorting import hypervolume, nondominated
+from harx.pareto.sorting import hypervolume
 
 __all__ = [
     "COST_AXES",

@@ -5,14 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
-from harx.errors import ConfigError, HarxError
+from harx.errors import ConfigError
+from harx.objectives import STAGE_SCORES
 from harx.pareto.front import Front, FrontPoint
-from harx.pareto.objectives import SCORE_KEYS
 
 FORMATS = ("csv", "json", "markdown")
 # Per-target columns of the CSV, in stored units.
@@ -42,7 +40,7 @@ def front_dict(front: Front, include_dominated: bool = False) -> dict[str, Any]:
             {
                 "name": o.name,
                 "sense": o.sense,
-                "field": o.key if o.per_target else SCORE_KEYS[front.stage][o.name][0],
+                "field": o.key if o.per_target else STAGE_SCORES[front.stage][o.key].mean,
                 "unit": o.unit or "fraction",
             }
             for o in front.objectives
@@ -177,19 +175,3 @@ def export(front: Front, fmt: str, include_dominated: bool = False) -> str:
     if fmt not in writers:
         raise ConfigError(f"--format: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     return writers[fmt](front, include_dominated)
-
-
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder: no partial file on failure."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    try:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise HarxError(f"{p}: cannot write the file ({exc.strerror})") from None
-    return p

@@ -16,16 +16,19 @@ import numpy as np
 
 from harx.cost import TARGETS
 from harx.errors import ConfigError, StoreError
-from harx.pareto.objectives import (
-    SCORE_KEYS,
+from harx.objectives import (
     SCORE_SOURCE,
+    STAGE_SCORES,
     Objective,
+    Score,
+    minimised,
+    nondominated,
     number,
     parse_objectives,
     run_objectives,
-    run_target,
 )
-from harx.pareto.sorting import hypervolume, nondominated
+from harx.pareto.objectives import parse_ref, run_target
+from harx.pareto.sorting import hypervolume
 from harx.paths import default_store_path
 from harx.store import STAGES, CandidateRecord, RunRecord, Store
 
@@ -142,14 +145,13 @@ def check_target(target: str) -> str:
     return target
 
 
-def _score(metrics: dict, keys: tuple[str, str | None, str]) -> tuple[float | None, float | None, int]:
+def _score(metrics: dict, keys: Score) -> tuple[float | None, float | None, int]:
     """(mean, std, repeats) of one score: the stored std when there is one, else the std of the per-fold
     list, population std (numpy's default) like the std the search stores over seeds."""
-    mean_key, std_key, list_key = keys
-    mean = number(metrics.get(mean_key))
-    reps = metrics.get(list_key)
+    mean = number(metrics.get(keys.mean))
+    reps = metrics.get(keys.repeats)
     xs = [v for v in map(number, reps) if v is not None] if isinstance(reps, list) else []
-    std = number(metrics.get(std_key)) if std_key else None
+    std = number(metrics.get(keys.std)) if keys.std else None
     if std is None and len(xs) >= 2:
         std = float(np.std(xs))
     return mean, std, len(xs)
@@ -173,7 +175,7 @@ def _target_cost(raw: dict) -> TargetCost:
 
 
 def _point(rec: CandidateRecord, run_id: int, values: tuple[float, ...]) -> FrontPoint:
-    keys = SCORE_KEYS[rec.stage]
+    keys = STAGE_SCORES[rec.stage]
     acc, acc_std, n = _score(rec.metrics, keys["acc"])
     f1, f1_std, _ = _score(rec.metrics, keys["f1"])
     wb = number(rec.metrics.get("weight_bytes"))
@@ -239,11 +241,6 @@ def _place(
     return _Placed(run, ", ".join(datasets), chosen, points, n_inf, n_failed, n_unplaced)
 
 
-def _minimised(points: list[FrontPoint], objectives: tuple[Objective, ...]) -> np.ndarray:
-    signs = np.array([-1.0 if o.maximize else 1.0 for o in objectives])
-    return np.array([p.values for p in points], dtype=float).reshape(len(points), len(objectives)) * signs
-
-
 def _default_reference(placed: list[_Placed], objectives: tuple[Objective, ...]) -> list[float]:
     ref = []
     for i, o in enumerate(objectives):
@@ -262,13 +259,12 @@ def _finish(
     ref: list[float],
     given: tuple[str, ...],
 ) -> Front:
-    F = _minimised(pl.points, objectives)
+    F = minimised(np.array([p.values for p in pl.points]), objectives)
     mask = nondominated(F)
     order = np.lexsort(F.T[::-1])  # by the first objective as minimised, ties by the next
     front = tuple(replace(pl.points[i], on_front=True) for i in order if mask[i])
     dominated = tuple(pl.points[i] for i in order if not mask[i])
-    signs = np.array([-1.0 if o.maximize else 1.0 for o in objectives])
-    hv = hypervolume(F[mask], np.asarray(ref) * signs)
+    hv = hypervolume(F[mask], minimised(np.asarray(ref), objectives)[0])
     return Front(
         store_path=str(store.path),
         run=pl.run,
@@ -347,3 +343,19 @@ def _objectives(spec: str | tuple) -> tuple[Objective, ...]:
     if isinstance(spec, tuple) and spec and all(isinstance(o, Objective) for o in spec):
         return parse_objectives([o.name for o in spec])
     return parse_objectives(spec)
+
+
+def read_front(
+    store_path: str | os.PathLike[str] | None = None,
+    run_id: int | None = None,
+    objectives: str | None = None,
+    target: str | None = None,
+    stage: str | None = None,
+    ref: str | None = None,
+) -> Front:
+    """The front ``harx pareto list/export`` show: the store at ``store_path`` (default: $HARX_HOME's), the
+    objectives as text (``"acc,flash"``; default: the run's search objectives) and the reference as text
+    (``"acc=0.5,flash=30000"``, stored units)."""
+    with open_store(store_path) as s:
+        objs = parse_objectives(objectives or run_objectives(pick_run(s, run_id).recipe))
+        return load_front(s, run_id, objs, target, stage, parse_ref(ref, objs))

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harx.errors import ConfigError
-from harx.pareto.export import write_atomic
+from harx.objectives import COST_AXES, Objective
 from harx.pareto.front import Front, FrontPoint, load_fronts
-from harx.pareto.objectives import COST_AXES, Objective
 from harx.pareto.reference import PUBLISHED_LABEL, Reference
+from harx.paths import write_atomic
 from harx.store import Store
 
 DEFAULT_AXES = ("flash", "latency", "energy")

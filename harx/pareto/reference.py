@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from harx.errors import ConfigError
-from harx.pareto.objectives import OBJECTIVES
+from harx.objectives import OBJECTIVES
 
 DEFAULT_REFERENCE = Path(__file__).resolve().parent / "reference_daghero2022.yaml"
 PUBLISHED_LABEL = "published (not measured here)"

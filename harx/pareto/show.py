@@ -9,7 +9,7 @@ ones (the cost model changed since the search), ``cost_changes`` says so.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from harx.cost import TARGETS, Cost, estimate
 from harx.data.registry import get_spec, is_builtin
@@ -51,6 +51,19 @@ class CandidateDetail:
     class_names: tuple[str, ...] | None
     class_scores: tuple[ClassScore, ...]
     history: tuple[dict, ...]
+
+    def to_json(self) -> dict:
+        """The JSON form of ``harx pareto show``."""
+        return {
+            "candidate": asdict(self.record),
+            "input": asdict(self.input) if self.input else None,
+            "layers": [asdict(layer) for layer in self.layers],
+            "costs": {t: asdict(c) for t, c in self.costs.items()},
+            "cost_changes": list(self.cost_changes),
+            "confusion_test": [list(r) for r in self.confusion] if self.confusion else None,
+            "class_scores": [asdict(s) for s in self.class_scores],
+            "history": list(self.history),
+        }
 
 
 def _stored_shape(rec: CandidateRecord, source: str) -> InputShape | None:

@@ -1,13 +1,13 @@
-"""Non-dominated sorting and the exact hypervolume, on objective matrices where every column is minimised.
+"""The exact hypervolume of a front, on objective matrices where every column is minimised.
 
-A maximised objective (accuracy) enters these functions negated. Row ``a`` dominates row ``b`` when it is no
-worse in every column and strictly better in at least one; two identical rows do not dominate each other, so
-duplicates of a non-dominated point are all kept on the front.
+A maximised objective (accuracy) enters negated. The non-dominated sort is ``harx.objectives.nondominated``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from harx.objectives import nondominated
 
 
 def _matrix(F: np.ndarray) -> np.ndarray:
@@ -17,17 +17,6 @@ def _matrix(F: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(F)):
         raise ValueError("objective matrix holds NaN or infinite values")
     return F
-
-
-def nondominated(F: np.ndarray) -> np.ndarray:
-    """Boolean mask of the rows of ``F`` (n points x d minimised objectives) that no other row dominates."""
-    pts = _matrix(F)
-    mask = np.ones(len(pts), dtype=bool)
-    for i, row in enumerate(pts):
-        no_worse = np.all(pts <= row, axis=1)
-        better = np.any(pts < row, axis=1)
-        mask[i] = not np.any(no_worse & better)
-    return mask
 
 
 def _hv2(P: np.ndarray, ref: np.ndarray) -> float:

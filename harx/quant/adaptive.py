@@ -38,6 +38,8 @@ from harx.quant.artifact import save as save_artifact
 from harx.quant.integer import INT32_MAX, INT32_MIN, IntConv, IntLinear
 
 POLICIES = ("max_score", "margin", "mean_gap")  # the C's policy ids are the indices
+DEFAULT_POLICY = "margin"
+DEFAULT_MODES = 25  # thresholds swept per policy (at most): the size of a deployed mode table
 KINDS = ("early_exit", "cascade")
 ALWAYS = INT32_MIN  # the threshold of the mode that always stops after the first stage
 NEVER = INT32_MAX  # ... and of the mode that never does

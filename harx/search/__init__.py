@@ -1,6 +1,22 @@
-"""NSGA-II search over genomes and per-layer bit-widths, with a resumable SQLite-backed cache."""
+"""NSGA-II search over genomes and per-layer bit-widths, with a resumable SQLite-backed cache.
 
-from harx.search.driver import Event, SearchResult, resume, run
+    from harx.search import load_recipe, run
+    result = run(load_recipe("recipes/quick.yaml"), Store("runs.sqlite"))
+
+``recipe`` (settings), ``encoding`` (genome vectors), ``problem`` (what NSGA-II optimises), ``jobs`` (one
+evaluation on an executor), ``executors`` (local, dask), ``refine`` (what to retrain), ``study`` (the loop).
+"""
+
 from harx.search.recipe import Recipe, load_recipe, parse_recipe
+from harx.search.study import Event, SearchResult, resume, resume_executor, run
 
-__all__ = ["Event", "Recipe", "SearchResult", "load_recipe", "parse_recipe", "resume", "run"]
+__all__ = [
+    "Event",
+    "Recipe",
+    "SearchResult",
+    "load_recipe",
+    "parse_recipe",
+    "resume",
+    "resume_executor",
+    "run",
+]

@@ -13,22 +13,24 @@ from collections.abc import Callable, Iterable, Iterator
 
 from harx.errors import ConfigError
 from harx.search.recipe import ExecutorSettings
+from harx.train.config import Execution
 from harx.train.loop import EpochLog
 
 POLL_S = 0.5  # how long the coordinator waits between relaying epochs (and honouring a Ctrl-C)
 
 
 class LocalExecutor:
-    """One job at a time in this process, using ``threads`` torch threads (fastest on a small machine)."""
+    """One job at a time in this process, with the given execution settings (2 torch threads is fastest on
+    a small machine)."""
 
     name = "local"
 
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
 
     def map(self, fn: Callable, jobs: Iterable, on_epoch: Callable | None = None) -> Iterator:
         for job in jobs:
-            yield job, fn(job, self.threads, on_epoch)
+            yield job, fn(job, self.execution, on_epoch)
 
     def close(self) -> None:
         pass
@@ -48,7 +50,7 @@ class DaskExecutor:
             from dask.distributed import Client, LocalCluster
         except ImportError as exc:
             raise ConfigError("executor 'dask' needs the optional extra: pip install 'harx[dask]'") from exc
-        self.threads = settings.threads_per_worker
+        self.execution = Execution(threads=settings.threads_per_worker)
         self._cluster = None
         if settings.scheduler:
             try:
@@ -74,7 +76,7 @@ class DaskExecutor:
         epochs: collections.deque = collections.deque()
         self.client.subscribe_topic(topic, lambda event: epochs.append(event[1]))
         futures = {
-            self.client.submit(_publishing_epochs, fn, job, self.threads, topic, pure=False): job
+            self.client.submit(_publishing_epochs, fn, job, self.execution, topic, pure=False): job
             for job in jobs
         }
         done = as_completed(futures)
@@ -99,14 +101,15 @@ class DaskExecutor:
             self._cluster.close()
 
 
-def _publishing_epochs(fn: Callable, job, threads: int, topic: str):
+def _publishing_epochs(fn: Callable, job, execution: Execution, topic: str):
     """Runs on a worker: ``fn`` with each epoch published to ``topic`` as a plain dict (the scheduler relays
     events as msgpack)."""
     from dask.distributed import get_worker
 
     worker = get_worker()
-    return fn(job, threads, lambda log: worker.log_event(topic, dataclasses.asdict(log)))
+    return fn(job, execution, lambda log: worker.log_event(topic, dataclasses.asdict(log)))
 
 
-def make_executor(settings: ExecutorSettings, threads: int):
-    return DaskExecutor(settings) if settings.kind == "dask" else LocalExecutor(threads)
+def make_executor(settings: ExecutorSettings, execution: Execution):
+    """``execution`` applies to the local executor; dask workers use ``settings.threads_per_worker``."""
+    return DaskExecutor(settings) if settings.kind == "dask" else LocalExecutor(execution)

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
+from harx.cost import DEFAULT_TARGET, TARGETS
 from harx.errors import ConfigError
 from harx.models.genome import BITS, HEADS, MAX_BLOCKS, Genome, parse_genome
+from harx.objectives import COST_KEYS, check_recipe_objectives
 from harx.train.config import TrainConfig
 
-# Objective name -> (direction, where the value comes from). Accuracy-type objectives are maximised.
-OBJECTIVES = {
-    "accuracy": "max",
-    "macro_f1": "max",
-    "flash_bytes": "min",
-    "ram_bytes": "min",
-    "latency_ms": "min",
-    "latency_cycles": "min",
-    "energy_uj": "min",
-    "macs": "min",
-}
-COST_KEYS = ("flash_bytes", "ram_bytes", "latency_ms", "latency_cycles", "energy_uj", "macs")
 EXECUTORS = ("local", "dask")
 
 
@@ -70,13 +61,19 @@ class Space:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """NSGA-II sizes. ``initial_genomes`` (genome texts, e.g. known-good hand-designed networks) take the
-    first places of the initial population, the rest is drawn at random: a warm start."""
+    """NSGA-II sizes and operators. ``initial_genomes`` (genome texts, e.g. known-good hand-designed
+    networks) take the first places of the initial population, the rest is drawn at random: a warm start.
+    Crossover is simulated binary crossover and mutation polynomial mutation on the integer genes (pymoo's
+    SBX and PM, rounded): ``crossover_prob`` per mating, distribution indices ``crossover_eta`` and
+    ``mutation_eta`` (larger: children closer to their parents)."""
 
     population: int = 24
     offspring: int = 24
     generations: int = 10
     initial_genomes: tuple[str, ...] = ()
+    crossover_prob: float = 0.9
+    crossover_eta: float = 15.0
+    mutation_eta: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -123,8 +120,8 @@ class Recipe:
     name: str
     dataset: str
     seed: int = 0
-    target: str = "gap8"
-    targets: tuple[str, ...] = ("gap8", "rv32")  # every candidate is costed on these
+    target: str = DEFAULT_TARGET
+    targets: tuple[str, ...] = TARGETS  # every candidate is costed on these
     objectives: tuple[str, ...] = ("accuracy", "flash_bytes", "latency_ms")
     constraints: dict[str, float] = field(default_factory=dict)
     space: Space = field(default_factory=Space)
@@ -138,6 +135,26 @@ class Recipe:
         d = asdict(self)
         d.pop("source")
         return d
+
+    def with_overrides(
+        self,
+        *,
+        generations: int | None = None,
+        population: int | None = None,
+        executor: str | None = None,
+        scheduler: str | None = None,
+    ) -> Recipe:
+        """This recipe with command-line overrides (population also sets offspring), validated again."""
+        search, ex = self.search, self.executor
+        if generations is not None:
+            search = dataclasses.replace(search, generations=generations)
+        if population is not None:
+            search = dataclasses.replace(search, population=population, offspring=population)
+        if executor is not None:
+            ex = dataclasses.replace(ex, kind=executor)
+        if scheduler is not None:
+            ex = dataclasses.replace(ex, kind="dask", scheduler=scheduler)
+        return parse_recipe(dataclasses.replace(self, search=search, executor=ex).to_dict(), self.source)
 
 
 def _fail(where: str, key: str, problem: str) -> ConfigError:
@@ -252,8 +269,8 @@ def parse_recipe(data: dict, where: str = "recipe") -> Recipe:
         if not isinstance(data.get(k), str) or not data[k]:
             raise _fail(where, k, "required text value is missing")
     seed = _typed(0, data.get("seed", 0), where, "seed")
-    target = _typed("", data.get("target", "gap8"), where, "target")
-    targets = _typed(("",), data.get("targets", ["gap8", "rv32"]), where, "targets")
+    target = _typed("", data.get("target", DEFAULT_TARGET), where, "target")
+    targets = _typed(("",), data.get("targets", list(TARGETS)), where, "targets")
     for t in (target, *targets):
         if t not in TARGETS:
             raise _fail(
@@ -262,11 +279,9 @@ def parse_recipe(data: dict, where: str = "recipe") -> Recipe:
     if target not in targets:
         targets = (target, *targets)
     objectives = _typed(("",), data.get("objectives", list(Recipe.objectives)), where, "objectives")
-    for o in objectives:
-        if o not in OBJECTIVES:
-            raise _fail(where, "objectives", f"'{o}' is not one of {', '.join(OBJECTIVES)}")
-    if sum(OBJECTIVES[o] == "max" for o in objectives) != 1 or len(objectives) < 2:
-        raise _fail(where, "objectives", "need exactly one of accuracy/macro_f1 and at least one cost")
+    problem = check_recipe_objectives(objectives)
+    if problem:
+        raise _fail(where, "objectives", problem)
     constraints = data.get("constraints") or {}
     if not isinstance(constraints, dict):
         raise _fail(where, "constraints", "expected a mapping such as {flash_bytes: 32768}")
@@ -280,6 +295,8 @@ def parse_recipe(data: dict, where: str = "recipe") -> Recipe:
     search = _section(SearchSettings, data.get("search"), where, "search")
     if search.population < 4 or search.offspring < 2 or search.generations < 1:
         raise _fail(where, "search", "need population >= 4, offspring >= 2, generations >= 1")
+    if not 0 <= search.crossover_prob <= 1 or search.crossover_eta <= 0 or search.mutation_eta <= 0:
+        raise _fail(where, "search", "need 0 <= crossover_prob <= 1, crossover_eta > 0, mutation_eta > 0")
     if len(search.initial_genomes) > search.population:
         raise _fail(where, "search.initial_genomes", "more genomes than search.population")
     for i, text in enumerate(search.initial_genomes):
@@ -318,6 +335,11 @@ def parse_recipe(data: dict, where: str = "recipe") -> Recipe:
         executor=executor,
         source=where,
     )
+
+
+def default_recipe(dataset: str) -> Recipe:
+    """The built-in recipe of ``harx search --dataset NAME``: every default of ``Recipe``."""
+    return parse_recipe({"name": dataset, "dataset": dataset}, f"default recipe for {dataset}")
 
 
 def load_recipe(path: str | Path) -> Recipe:

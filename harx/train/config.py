@@ -1,9 +1,8 @@
-"""Training settings: one frozen dataclass, hashed into the store's cache key."""
+"""Training settings (what a result depends on, hashed into the store's cache key) and execution settings
+(where it runs, which never enter a cache key)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, fields
 
 from harx.errors import ConfigError
@@ -25,7 +24,6 @@ class TrainConfig:
     augment_noise: float = 0.02  # Gaussian noise in normalized units; 0 disables
     exit_loss_weight: float = 1.0  # weight of each early-exit head's loss (networks with exits only)
     backend: str = "torch"
-    threads: int = 2
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -34,8 +32,8 @@ class TrainConfig:
                 not isinstance(v, int | float) or isinstance(v, bool) or v < 0
             ):
                 raise ConfigError(f"training setting '{f.name}' must be a non-negative number, got {v!r}")
-        if self.batch_size < 1 or self.threads < 1:
-            raise ConfigError("training settings 'batch_size' and 'threads' must be at least 1")
+        if self.batch_size < 1:
+            raise ConfigError("training setting 'batch_size' must be at least 1")
         if self.epochs_float + self.epochs_qat < 1:
             raise ConfigError("training settings 'epochs_float' + 'epochs_qat' must be at least 1")
 
@@ -50,7 +48,13 @@ class TrainConfig:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def hash(self) -> str:
-        """Identifies the training procedure (threads excluded: results do not depend on them)."""
-        d = {k: v for k, v in self.as_dict().items() if k != "threads"}
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+@dataclass(frozen=True)
+class Execution:
+    """Where a training runs: torch CPU threads. Not a training setting: it never enters a cache key."""
+
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ConfigError(f"threads must be a whole number of at least 1, got {self.threads!r}")

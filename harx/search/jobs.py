@@ -1,4 +1,4 @@
-"""Evaluation jobs: what one executor task does for one genome, as picklable inputs and plain outcomes.
+"""Search jobs: what one executor task does for one genome, as picklable inputs and plain outcomes.
 
 A proxy job trains the genome once per subject-grouped validation fold (never on the test subjects) and
 returns the integer model's fold scores. A refine job retrains at full budget with several seeds, each
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from harx.errors import DataError
-from harx.train.config import TrainConfig
+from harx.train.config import Execution, TrainConfig
 
 PROXY_PROTOCOL = "proxy-folds-v1"
 REFINE_PROTOCOL = "refine-seeds-v1"
@@ -50,8 +50,7 @@ class ProxyJob:
 
     def config(self) -> dict:
         """What the result depends on besides genome and data: the store's cache key hashes this."""
-        tc = {k: v for k, v in self.training.items() if k != "threads"}
-        return {"protocol": PROXY_PROTOCOL, "folds": self.folds, "seed": self.seed, "training": tc}
+        return {"protocol": PROXY_PROTOCOL, "folds": self.folds, "seed": self.seed, "training": self.training}
 
 
 @dataclass
@@ -75,7 +74,9 @@ class ProxyOutcome:
         }
 
 
-def run_proxy(job: ProxyJob, threads: int | None = None, on_epoch: Callable | None = None) -> ProxyOutcome:
+def run_proxy(
+    job: ProxyJob, execution: Execution | None = None, on_epoch: Callable | None = None
+) -> ProxyOutcome:
     from harx.data import subject_folds
     from harx.evaluate import train_model
     from harx.models import parse_genome
@@ -86,9 +87,11 @@ def run_proxy(job: ProxyJob, threads: int | None = None, on_epoch: Callable | No
     try:
         ds = dataset_for(job.dataset, job.fingerprint)
         genome = parse_genome(job.genome)
-        cfg = TrainConfig(**{**job.training, **({"threads": threads} if threads else {})})
+        cfg = TrainConfig(**job.training)
         for fold in subject_folds(ds, n_folds=job.folds, seed=job.seed):
-            trained = train_model(genome, ds, fold, cfg, seed=job.seed, on_epoch=on_epoch)
+            trained = train_model(
+                genome, ds, fold, cfg, seed=job.seed, on_epoch=on_epoch, execution=execution
+            )
             s = score(ds.y[fold.val], trained.int_logits(ds.X[fold.val]).argmax(axis=1), ds.n_classes)
             out.val_acc_folds.append(s.accuracy)
             out.val_f1_folds.append(s.macro_f1)
@@ -110,12 +113,11 @@ class RefineJob:
     artifact_root: str
 
     def config(self) -> dict:
-        tc = {k: v for k, v in self.training.items() if k != "threads"}
         return {
             "protocol": REFINE_PROTOCOL,
             "seeds": self.seeds,
             "val_subjects": self.val_subjects,
-            "training": tc,
+            "training": self.training,
         }
 
 
@@ -129,7 +131,9 @@ class RefineOutcome:
     error: str = ""
 
 
-def run_refine(job: RefineJob, threads: int | None = None, on_epoch: Callable | None = None) -> RefineOutcome:
+def run_refine(
+    job: RefineJob, execution: Execution | None = None, on_epoch: Callable | None = None
+) -> RefineOutcome:
     """Seeds 0..S-1, each with its own validation subjects; the artifact kept is seed 0's (not the best
     seed's, so the deployed model is not a pick of the luckiest run)."""
     from harx.data import subject_split
@@ -142,11 +146,11 @@ def run_refine(job: RefineJob, threads: int | None = None, on_epoch: Callable | 
     try:
         ds = dataset_for(job.dataset, job.fingerprint)
         genome = parse_genome(job.genome)
-        cfg = TrainConfig(**{**job.training, **({"threads": threads} if threads else {})})
+        cfg = TrainConfig(**job.training)
         evals, confusion = [], None
         for seed in range(job.seeds):
             split = subject_split(ds, n_val_subjects=job.val_subjects, seed=seed)
-            trained = train_model(genome, ds, split, cfg, seed=seed, on_epoch=on_epoch)
+            trained = train_model(genome, ds, split, cfg, seed=seed, on_epoch=on_epoch, execution=execution)
             ev = evaluate(trained, ds, split)
             evals.append(ev)
             confusion = ev.int_test.confusion if confusion is None else confusion + ev.int_test.confusion
