@@ -41,7 +41,7 @@ def command(
     from harx.search import run as run_search
     from harx.store import Store
 
-    store = Store(store_path or default_store_path())
+    store = Store(store_path or default_store_path(), create=resume is None)  # a resume needs its store
     if resume is not None:
         if recipe or dataset:
             raise ConfigError(
