@@ -49,6 +49,7 @@ demo: venv
 # The benchmarks that need neither data nor training; bench/README.md lists the others.
 bench: venv
 	$(BIN)/python bench/cost_spread.py
+	$(BIN)/python bench/bad_inputs_memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

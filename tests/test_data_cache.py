@@ -88,7 +88,7 @@ def test_failed_refetch_leaves_the_previous_entry_byte_identical(tmp_path, har_z
     fetch("uci-har", file=path, home=home, sha256=_sha(path))
     before = _tree(home / "datasets")
 
-    def interrupted(*args):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setitem(fetcher.PARSERS, "uci-har", interrupted)

@@ -107,6 +107,12 @@ def fetch(
     test_subjects: str | None = typer.Option(
         None, "--test-subjects", help="Test subject ids of an --import, e.g. 2,4,9."
     ),
+    max_unpacked_mib: int | None = typer.Option(
+        None,
+        "--max-unpacked-mib",
+        help="Most one archive member or .npz array may unpack to, in MiB "
+        "(default $HARX_MAX_UNPACKED_MIB, else 256).",
+    ),
     home: Path | None = typer.Option(None, "--home", help="Cache root (default $HARX_HOME, ~/.cache/harx)."),
     as_json: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No download progress bar."),
@@ -120,6 +126,9 @@ def fetch(
     if list_:
         _show_list(home, as_json)
         return
+    if max_unpacked_mib is not None and max_unpacked_mib < 1:
+        raise ConfigError(f"--max-unpacked-mib {max_unpacked_mib}: expected a positive number of MiB")
+    limit = max_unpacked_mib << 20 if max_unpacked_mib is not None else None
     if import_file is not None:
         if import_name is None:
             raise ConfigError("--import needs --name NAME (the name to load it by)")
@@ -131,6 +140,7 @@ def fetch(
             home,
             fs_hz=fs_hz,
             test_subjects=_subjects(test_subjects),
+            max_unpacked_bytes=limit,
             **{k: v for k, v in (("window", window), ("step", step)) if v is not None},
         )
     else:
@@ -151,6 +161,7 @@ def fetch(
             window=window,
             step=step,
             progress=not no_progress,
+            max_unpacked_bytes=limit,
         )
     _show_result(result, as_json)
 

@@ -42,7 +42,7 @@ def command(
     from harx.store import Store
     from harx.train import Execution
 
-    store = Store(store_path or default_store_path())
+    store = Store(store_path or default_store_path(), create=resume is None)  # a resume needs its store
     if resume is not None:
         if recipe or dataset:
             raise ConfigError(

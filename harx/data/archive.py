@@ -22,11 +22,72 @@ import numpy as np
 
 from harx import __version__
 from harx.data.registry import ArchiveSpec
-from harx.errors import DataError
+from harx.errors import ConfigError, DataError
 
 MIRROR_ENV = "HARX_DATA_MIRROR"
+MAX_UNPACKED_ENV = "HARX_MAX_UNPACKED_MIB"
+# The most one archive member or one .npz array may unpack to. The largest real ones harx reads: the inner
+# `UCI HAR Dataset.zip` of the official UCI-HAR download (61.0 MB), the uci-har cache's X array (48.0 MB),
+# the official WISDM raw text (about 49 MB); the workplace mirror uci-har.zip's largest member is 15.2 MB.
+DEFAULT_MAX_UNPACKED_BYTES = 256 << 20
+LIMIT_HINT = f"raise it with --max-unpacked-mib N or ${MAX_UNPACKED_ENV}"
+# Members compressed otherwise are refused: zipfile inflates bzip2 and lzma data without an output bound
+# before it cuts the result to the size the header claims (a 285-byte zip whose bzip2 member claims 1 kB
+# took 458 MB here).
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _CHUNK_BYTES = 1 << 20
 _TIMEOUT_S = 60.0
+
+
+def unpacked_limit(max_unpacked_bytes: int | None = None) -> int:
+    """The limit on one archive member's or one .npz array's unpacked size, in bytes: `max_unpacked_bytes`
+    when given, else $HARX_MAX_UNPACKED_MIB (whole MiB), else DEFAULT_MAX_UNPACKED_BYTES."""
+    if max_unpacked_bytes is not None:
+        if not isinstance(max_unpacked_bytes, int) or max_unpacked_bytes < 1:
+            raise ConfigError(f"max_unpacked_bytes {max_unpacked_bytes!r}: expected a positive byte count")
+        return max_unpacked_bytes
+    text = os.environ.get(MAX_UNPACKED_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_UNPACKED_BYTES
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"${MAX_UNPACKED_ENV} {text!r}: expected a positive whole number of MiB")
+    return int(text) << 20
+
+
+def size_text(n_bytes: int) -> str:
+    """A byte count for a message: '812 bytes', '256 MiB', '4.3 GiB'."""
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    power = 0
+    while power < len(units) - 1 and n_bytes >= 1024 ** (power + 1):
+        power += 1
+    if power == 0:
+        return f"{n_bytes} bytes"
+    value = n_bytes / 1024**power
+    return f"{value:.0f} {units[power]}" if value.is_integer() else f"{value:.1f} {units[power]}"
+
+
+def over_limit(what: str, n_bytes: int, limit_bytes: int) -> DataError:
+    return DataError(
+        f"{what} unpacks to {size_text(n_bytes)}, over the {size_text(limit_bytes)} limit ({LIMIT_HINT})"
+    )
+
+
+def read_capped(handle, limit_bytes: int, what: str) -> bytes:
+    """All of `handle` (a binary file object), read in chunks, stopping with a DataError naming `what` as soon
+    as more than `limit_bytes` came out: the size a header claims is checked before, but may be a lie."""
+    chunks, total = [], 0
+    while chunk := handle.read(min(_CHUNK_BYTES, limit_bytes + 1 - total)):
+        total += len(chunk)
+        if total > limit_bytes:
+            raise DataError(f"{what} unpacks to more than the {size_text(limit_bytes)} limit ({LIMIT_HINT})")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_zip_method(info: zipfile.ZipInfo, what: str) -> None:
+    if info.compress_type not in _ZIP_METHODS:
+        method = zipfile.compressor_names.get(info.compress_type, f"method {info.compress_type}")
+        raise DataError(f"{what} is compressed with {method}; harx reads stored or deflated zip members only")
 
 
 def sha256_file(path: Path) -> str:
@@ -140,33 +201,40 @@ class Archive:
 
     When the archive wraps the dataset in an inner zip (the UCI static downloads of UCI-HAR do), `open`
     with a `marker` member descends into the inner zip that holds it.
+
+    No member unpacks to more than `limit_bytes` (see `unpacked_limit`): the size its header claims (the zip
+    central directory, the tar header) is checked before a byte is inflated, and reading stops as soon as more
+    comes out. A tar member over the limit is refused while the archive is listed, since listing a compressed
+    tar inflates every member on the way.
     """
 
-    def __init__(self, label: str, names: list[str], reader):
+    def __init__(self, label: str, sizes: dict[str, int], opener, limit_bytes: int):
         self.label = label
-        self._names = names
-        self._reader = reader
+        self.limit_bytes = limit_bytes
+        self._sizes = sizes  # member name -> the unpacked size its header claims
+        self._opener = opener  # member name -> a binary file object
 
     @classmethod
-    def open(cls, path: Path, marker: str) -> Archive:
-        outer = cls._open_file(path)
+    def open(cls, path: Path, marker: str, *, max_unpacked_bytes: int | None = None) -> Archive:
+        limit = unpacked_limit(max_unpacked_bytes)
+        outer = cls._open_file(path, limit)
         if outer.find(marker, required=False) is not None:
             return outer
         for inner_name in (n for n in outer.names() if n.lower().endswith(".zip")):
-            inner = cls._open_zip_bytes(f"{outer.label}!{inner_name}", outer.read(inner_name))
+            inner = cls._open_zip_bytes(f"{outer.label}!{inner_name}", outer.read(inner_name), limit)
             if inner.find(marker, required=False) is not None:
                 return inner
         raise DataError(f"{outer.label}: missing member '{marker}' (not the expected archive layout)")
 
     @classmethod
-    def _open_file(cls, path: Path) -> Archive:
+    def _open_file(cls, path: Path, limit: int) -> Archive:
         label = str(path)
         if zipfile.is_zipfile(path):
             try:
                 zf = zipfile.ZipFile(path)
             except (zipfile.BadZipFile, OSError) as exc:
                 raise DataError(f"{label}: corrupt zip archive ({reason(exc)})") from exc
-            return cls._from_zip(label, zf)
+            return cls._from_zip(label, zf, limit)
         with open(path, "rb") as f:
             if f.read(4) == b"PK\x03\x04":
                 raise DataError(
@@ -174,35 +242,41 @@ class Archive:
                 )
         try:
             tf = tarfile.open(path, "r:*")  # noqa: SIM115 -- stays open while the Archive reads members
-            members = {m.name: m for m in tf.getmembers() if m.isfile()}
+            members = {}
+            for member in tf:
+                if member.isfile():
+                    if member.size > limit:
+                        raise over_limit(f"{label}: member '{member.name}'", member.size, limit)
+                    members[member.name] = member
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise DataError(f"{label}: not a readable zip or tar archive ({reason(exc)})") from exc
-
-        def read_tar(name: str) -> bytes:
-            handle = tf.extractfile(members[name])
-            if handle is None:
-                raise DataError(f"{label}: member '{name}' is not a regular file")
-            return handle.read()
-
-        return cls(label, list(members), read_tar)
+        return cls(
+            label, {n: m.size for n, m in members.items()}, lambda n: tf.extractfile(members[n]), limit
+        )
 
     @classmethod
-    def _open_zip_bytes(cls, label: str, data: bytes) -> Archive:
+    def _open_zip_bytes(cls, label: str, data: bytes, limit: int) -> Archive:
         try:
-            return cls._from_zip(label, zipfile.ZipFile(io.BytesIO(data)))
+            return cls._from_zip(label, zipfile.ZipFile(io.BytesIO(data)), limit)
         except zipfile.BadZipFile as exc:
             raise DataError(f"{label}: corrupt zip archive ({reason(exc)})") from exc
 
     @classmethod
-    def _from_zip(cls, label: str, zf: zipfile.ZipFile) -> Archive:
-        return cls(label, [i.filename for i in zf.infolist() if not i.is_dir()], zf.read)
+    def _from_zip(cls, label: str, zf: zipfile.ZipFile, limit: int) -> Archive:
+        infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
+
+        def opener(name: str):
+            check_zip_method(infos[name], f"{label}: member '{name}'")
+            return zf.open(infos[name])
+
+        return cls(label, {n: i.file_size for n, i in infos.items()}, opener, limit)
 
     def names(self) -> list[str]:
-        return list(self._names)
+        return list(self._sizes)
 
     def find(self, suffix: str, *, required: bool = True) -> str | None:
         """The one member named `suffix` or ending in '/' + `suffix`; DataError when missing or ambiguous."""
-        hits = [n for n in self._names if n == suffix or n.endswith("/" + suffix)]
+        hits = [n for n in self._sizes if n == suffix or n.endswith("/" + suffix)]
         if len(hits) > 1:
             raise DataError(f"{self.label}: member '{suffix}' is ambiguous ({', '.join(sorted(hits)[:3])})")
         if not hits:
@@ -223,9 +297,16 @@ class Archive:
         return table
 
     def read(self, name: str) -> bytes:
-        if name not in self._names:
+        """The member's bytes; DataError when missing, corrupt, or unpacking to more than the limit."""
+        if name not in self._sizes:
             raise DataError(f"{self.label}: missing member '{name}'")
+        what = f"{self.label}: member '{name}'"
+        if self._sizes[name] > self.limit_bytes:
+            raise over_limit(what, self._sizes[name], self.limit_bytes)
         try:
-            return self._reader(name)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, tarfile.TarError) as exc:
-            raise DataError(f"{self.label}: member '{name}' is corrupt ({reason(exc)})") from exc
+            with self._opener(name) as handle:
+                return read_capped(handle, self.limit_bytes, what)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, tarfile.TarError) as exc:
+            raise DataError(
+                f"{what} is corrupt ({reason(exc)})"
+            ) from exc  # RuntimeError: an encrypted member

@@ -16,7 +16,7 @@ import numpy as np
 
 from harx import __version__
 from harx.data import cache, registry
-from harx.data.archive import download, find_in_mirror, sha256_file
+from harx.data.archive import download, find_in_mirror, sha256_file, unpacked_limit
 from harx.data.cache import WindowedData
 from harx.data.imports import read_import
 from harx.data.registry import DatasetSpec
@@ -26,7 +26,8 @@ from harx.data.wisdm import parse_wisdm
 from harx.errors import ConfigError, DataError
 from harx.paths import harx_home
 
-Parser = Callable[[Path, DatasetSpec, int, int | None], WindowedData]
+# parser(archive path, spec, window, step, *, max_unpacked_bytes) -> windows
+Parser = Callable[..., WindowedData]
 PARSERS: dict[str, Parser] = {
     "uci-har": parse_uci_har,
     "uci-hapt": parse_uci_hapt,
@@ -207,6 +208,7 @@ def fetch(
     step: int | None = None,
     mirror: str | None = None,
     progress: bool = False,
+    max_unpacked_bytes: int | None = None,
 ) -> FetchResult:
     """Fetch dataset `name` into the cache under `home` (default $HARX_HOME) and return a summary.
 
@@ -215,7 +217,8 @@ def fetch(
     dataset, or equal `sha256`; `trust_archive` accepts an unknown one, recorded as unverified. A
     download of a dataset with no known checksum is accepted with a warning and recorded as unverified.
     `classes` (uci-hapt: 6 or 12) and `subset` (unimib-shar: all, adl, fall) pick a variant; `window` and
-    `step` (samples) override the windowing of stream datasets.
+    `step` (samples) override the windowing of stream datasets. No archive member may unpack to more than
+    `max_unpacked_bytes` (default $HARX_MAX_UNPACKED_MIB, else 256 MiB; see docs/datasets.md).
     """
     started = time.perf_counter()
     spec = registry.get_spec(name, classes=classes, subset=subset)
@@ -223,6 +226,7 @@ def fetch(
     if sha256 is not None and not _SHA256.fullmatch(sha256.lower()):
         raise ConfigError(f"--sha256 {sha256!r}: expected 64 hexadecimal digits")
     pinned = sha256.lower() if sha256 else None
+    limit = unpacked_limit(max_unpacked_bytes)
     home = Path(home) if home is not None else harx_home()
     entry = cache.entry_dir(home, spec.name)
     _check_existing(entry)
@@ -244,7 +248,7 @@ def fetch(
                 download(location, path, progress=progress)
         actual = sha256_file(path)
         verdict = _verify(spec, location, kind, actual, pinned, trust_archive)
-        data = PARSERS[spec.parser](path, spec, window, step)
+        data = PARSERS[spec.parser](path, spec, window, step, max_unpacked_bytes=limit)
         data.check(location)
         source = {
             "kind": kind,
@@ -269,8 +273,12 @@ def import_dataset(
     window: int = 128,
     step: int = 64,
     test_subjects: tuple[int, ...] | None = None,
+    max_unpacked_bytes: int | None = None,
 ) -> FetchResult:
-    """Register a user dataset (`.npz` windows or `.csv` stream, see docs/import-format.md) as `name`."""
+    """Register a user dataset (`.npz` windows or `.csv` stream, see docs/import-format.md) as `name`.
+
+    No `.npz` array may unpack to more than `max_unpacked_bytes` (default $HARX_MAX_UNPACKED_MIB, else 256 MiB).
+    """
     started = time.perf_counter()
     if not _IMPORT_NAME.fullmatch(name):
         raise ConfigError(f"--name {name!r}: use 1-64 lowercase letters, digits, '.', '_' or '-'")
@@ -279,7 +287,14 @@ def import_dataset(
     if window < 1 or step < 1:
         raise ConfigError(f"--window {window} --step {step}: both must be positive sample counts")
     path = Path(file)
-    data = read_import(path, fs_hz=fs_hz, window=window, step=step, test_subjects=test_subjects)
+    data = read_import(
+        path,
+        fs_hz=fs_hz,
+        window=window,
+        step=step,
+        test_subjects=test_subjects,
+        max_unpacked_bytes=max_unpacked_bytes,
+    )
     home = Path(home) if home is not None else harx_home()
     _check_existing(cache.entry_dir(home, name))
     staging = cache.make_staging(home, name)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import zipfile
+import zlib
+from array import array
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from harx.data.archive import reason
+from harx.data.archive import check_zip_method, over_limit, reason, unpacked_limit
 from harx.data.cache import WindowedData
 from harx.data.windowing import cut_windows, runs, segment_window_starts
 from harx.errors import DataError
@@ -22,6 +26,10 @@ MIN_SUBJECTS = 3  # one each for train, validation and test
 CSV_RESERVED = ("subject", "label", "session", "timestamp")
 # A timestamp step longer than this many sample periods is a gap that ends a segment.
 CSV_MAX_GAP_PERIODS = 1.5
+# Windows are stored as float32: a larger magnitude would become infinity.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # int() also takes '1_0' and non-ASCII digits; a label or id may not
+_CHUNK_BYTES = 1 << 20
 
 
 def default_test_subjects(subjects: np.ndarray) -> tuple[int, ...]:
@@ -54,15 +62,20 @@ def read_import(
     window: int = 128,
     step: int = 64,
     test_subjects: tuple[int, ...] | None = None,
+    max_unpacked_bytes: int | None = None,
 ) -> WindowedData:
-    """Read and validate a user dataset: `.npz` windows or a `.csv` stream (windowed here)."""
+    """Read and validate a user dataset: `.npz` windows or a `.csv` stream (windowed here).
+
+    No `.npz` array may unpack to more than `max_unpacked_bytes` (see `harx.data.archive.unpacked_limit`).
+    """
     path = Path(path)
+    limit = unpacked_limit(max_unpacked_bytes)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.suffix.lower() == ".npz":
         if fs_hz is not None:
             raise DataError(f"{path}: an .npz import carries its own 'fs_hz'; drop --fs-hz")
-        data = _read_npz(path, test_subjects)
+        data = _read_npz(path, test_subjects, limit)
     elif path.suffix.lower() == ".csv":
         data = _read_csv(path, fs_hz, window, step, test_subjects)
     else:
@@ -73,13 +86,80 @@ def read_import(
     return data
 
 
-def _field(npz, label: str, key: str) -> np.ndarray:
-    if key not in npz.files:
-        raise DataError(f"{label}: missing field '{key}'")
-    try:
-        return npz[key]
-    except ValueError as exc:
-        raise DataError(f"{label}: field '{key}' is an object array; store numbers or strings") from exc
+class _Npz:
+    """The `.npy` arrays of an `.npz` file, read without np.load: each array's zip entry and `.npy` header
+    (shape and dtype) are checked against the limit and against each other before any data is read."""
+
+    def __init__(self, path: Path, limit_bytes: int):
+        self.label = str(path)
+        self.limit_bytes = limit_bytes
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{self.label}: not a readable .npz file ({reason(exc)})") from exc
+        self._infos = {i.filename[:-4]: i for i in self._zip.infolist() if i.filename.endswith(".npy")}
+
+    def __enter__(self) -> _Npz:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._zip.close()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._infos
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._infos:
+            raise DataError(f"{self.label}: missing field '{key}'")
+        info = self._infos[key]
+        what = f"{self.label}: field '{key}'"
+        check_zip_method(info, what)
+        try:
+            with self._zip.open(info) as fp:
+                return self._read(fp, info.file_size, what)
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            OSError,
+            RuntimeError,
+        ) as exc:  # RuntimeError: encrypted
+            raise DataError(f"{what} is corrupt ({reason(exc)})") from exc
+
+    def _read(self, fp, member_bytes: int, what: str) -> np.ndarray:
+        try:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:  # 3.0 only differs for structured dtypes with non-Latin-1 field names, refused anyway
+                raise ValueError(f"format version {version[0]}.{version[1]} is not supported")
+        except ValueError as exc:
+            raise DataError(f"{what} is not a readable .npy array ({reason(exc)})") from exc
+        if dtype.hasobject:
+            raise DataError(f"{what} is an object array; store numbers or strings")
+        count = math.prod(shape)
+        data_bytes = count * dtype.itemsize
+        if data_bytes > self.limit_bytes:
+            raise over_limit(f"{what} (shape {shape}, {dtype})", data_bytes, self.limit_bytes)
+        held = member_bytes - fp.tell()
+        if held != data_bytes:
+            raise DataError(
+                f"{what} is truncated or corrupt: its .npy header claims {data_bytes:,} bytes of data "
+                f"(shape {shape}, {dtype}), its zip entry holds {held:,}"
+            )
+        array = np.empty(count, dtype)
+        view = memoryview(array.view(np.uint8)) if data_bytes else memoryview(b"")
+        filled = 0
+        while filled < data_bytes:
+            got = fp.readinto(view[filled : filled + _CHUNK_BYTES])
+            if not got:
+                raise DataError(f"{what} is truncated: {filled:,} of {data_bytes:,} bytes of data")
+            filled += got
+        if fp.read(1):  # zipfile stops at the entry's size; this guards the bound, not zipfile
+            raise DataError(f"{what} holds more data than its .npy header claims ({data_bytes:,} bytes)")
+        return array.reshape(shape[::-1]).T if fortran_order else array.reshape(shape)
 
 
 def _strings(label: str, key: str, values: np.ndarray, count: int | None = None) -> tuple[str, ...]:
@@ -95,25 +175,27 @@ def _strings(label: str, key: str, values: np.ndarray, count: int | None = None)
     return names
 
 
-def _read_npz(path: Path, test_subjects: tuple[int, ...] | None) -> WindowedData:
+def _read_npz(path: Path, test_subjects: tuple[int, ...] | None, limit_bytes: int) -> WindowedData:
     label = str(path)
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{label}: not a readable .npz file ({reason(exc)})") from exc
-    with npz:
-        X = _field(npz, label, "X")
+    with _Npz(path, limit_bytes) as npz:
+        X = npz["X"]
         if X.ndim != 3 or 0 in X.shape:
             raise DataError(f"{label}: field 'X' must be a non-empty (N, C, T) array, got shape {X.shape}")
         if X.dtype.kind not in "fiu":
             raise DataError(f"{label}: field 'X' must be numeric, got {X.dtype}")
         if not np.isfinite(X).all():
             raise DataError(f"{label}: field 'X' contains NaN or infinite values")
+        extreme = max(float(X.max()), -float(X.min()))
+        if extreme > FLOAT32_MAX:
+            raise DataError(
+                f"{label}: field 'X' holds {extreme:.6g} in magnitude, beyond float32's range "
+                f"(±{FLOAT32_MAX:.6g}) that windows are stored in"
+            )
         n, n_channels = X.shape[0], X.shape[1]
-        class_names = _strings(label, "class_names", _field(npz, label, "class_names"))
+        class_names = _strings(label, "class_names", npz["class_names"])
         if len(class_names) < 2:
             raise DataError(f"{label}: field 'class_names' must name at least 2 classes")
-        y_raw = _field(npz, label, "y")
+        y_raw = npz["y"]
         if y_raw.shape != (n,):
             raise DataError(f"{label}: field 'y' must have shape ({n},), got {y_raw.shape}")
         if y_raw.dtype.kind == "U":
@@ -133,12 +215,12 @@ def _read_npz(path: Path, test_subjects: tuple[int, ...] | None) -> WindowedData
             raise DataError(
                 f"{label}: field 'y' must hold integer class indices or class-name strings, got {y_raw.dtype}"
             )
-        subject = _field(npz, label, "subject")
+        subject = npz["subject"]
         if subject.shape != (n,) or subject.dtype.kind not in "iu":
             raise DataError(
                 f"{label}: field 'subject' must be ({n},) integers, got {subject.dtype} {subject.shape}"
             )
-        fs = _field(npz, label, "fs_hz")
+        fs = npz["fs_hz"]
         if (
             fs.shape not in ((), (1,))
             or fs.dtype.kind not in "fiu"
@@ -148,10 +230,10 @@ def _read_npz(path: Path, test_subjects: tuple[int, ...] | None) -> WindowedData
             raise DataError(f"{label}: field 'fs_hz' must be one positive number (the sampling rate in Hz)")
         channel_names = (
             _strings(label, "channel_names", npz["channel_names"], n_channels)
-            if "channel_names" in npz.files
+            if "channel_names" in npz
             else tuple(f"ch{i}" for i in range(n_channels))
         )
-        if "test_subjects" in npz.files:
+        if "test_subjects" in npz:
             stored = npz["test_subjects"]
             if stored.ndim != 1 or stored.dtype.kind not in "iu":
                 raise DataError(f"{label}: field 'test_subjects' must be a 1-D array of subject ids")
@@ -179,13 +261,61 @@ def _read_csv(
     if fs_hz is None or not math.isfinite(fs_hz) or fs_hz <= 0:
         raise DataError(f"{label}: a CSV stream needs its sampling rate: pass --fs-hz (a positive number)")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: drop a byte order mark
+            stream = _read_csv_rows(label, csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{label}: not a readable UTF-8 CSV file ({reason(exc)})") from exc
-    if not rows:
+    subject = stream.subject
+    class_names = tuple(
+        sorted(stream.label_names, key=lambda s: (0, int(s), s) if _INTEGER.fullmatch(s) else (1, 0, s))
+    )
+    if len(class_names) < 2:
+        raise DataError(f"{label}: field 'label' holds a single class; at least 2 are needed")
+    class_of_code = np.array([class_names.index(n) for n in stream.label_names], dtype=np.int64)
+    y_rows = class_of_code[stream.label_code]
+    gap = None
+    if stream.timestamp_s is not None:
+        gap = np.zeros(len(subject), dtype=bool)
+        period_s = np.diff(stream.timestamp_s)
+        gap[1:] = (period_s <= 0) | (period_s > CSV_MAX_GAP_PERIODS / fs_hz)
+    seg_start, seg_end = runs([subject, stream.session_code, y_rows], breaks=gap)
+    starts = segment_window_starts(seg_start, seg_end, window, step)
+    if not len(starts):
+        raise DataError(f"{label}: no segment (one subject, session and label) is {window} samples long")
+    win_subject = subject[starts[:, 0]]
+    chosen = tuple(sorted(test_subjects)) if test_subjects is not None else default_test_subjects(win_subject)
+    _check_subjects(label, win_subject, chosen)
+    return WindowedData(
+        X=cut_windows(stream.values, starts[:, 0], window),
+        y=y_rows[starts[:, 0]],
+        subject=win_subject,
+        class_names=class_names,
+        channel_names=stream.channel_names,
+        fs_hz=float(fs_hz),
+        test_subjects=chosen,
+        preprocessing={"parser": "import-csv", "window": window, "step": step},
+        report={"samples": len(subject), "segments": len(seg_start)},
+    )
+
+
+@dataclass(frozen=True)
+class _CsvStream:
+    """A CSV's columns, one entry per sample row."""
+
+    subject: np.ndarray  # int64
+    label_code: np.ndarray  # int64, index into label_names
+    label_names: tuple[str, ...]  # in order of first appearance
+    session_code: np.ndarray  # int64, equal for rows of one session
+    timestamp_s: np.ndarray | None  # float64; None without a timestamp column
+    values: np.ndarray  # float64 (rows, channels)
+    channel_names: tuple[str, ...]
+
+
+def _read_csv_rows(label: str, reader) -> _CsvStream:
+    """Read the rows one by one into compact arrays (8 bytes per value, not a Python object per field)."""
+    header = [h.strip() for h in next(reader, [])]
+    if not header:
         raise DataError(f"{label}: empty file (expected a header line)")
-    header = [h.strip() for h in rows[0]]
     for required in ("subject", "label"):
         if required not in header:
             raise DataError(f"{label}: header lacks the required column '{required}'")
@@ -197,70 +327,51 @@ def _read_csv(
             f"{label}: header has no channel column (every column besides {', '.join(CSV_RESERVED)})"
         )
     col = {h: i for i, h in enumerate(header)}
-    body = rows[1:]
-    if not body:
-        raise DataError(f"{label}: no sample rows after the header")
-    subject = np.empty(len(body), dtype=np.int64)
-    labels: list[str] = []
-    sessions: list[str] = []
-    stamps = np.empty(len(body), dtype=np.float64)
-    values = np.empty((len(body), len(channels)), dtype=np.float64)
-    for i, row in enumerate(body):
-        line = i + 2
+    numeric = [(name, col[name]) for name in channels]
+    subject, label_codes, session_codes = array("q"), array("q"), array("q")
+    stamps, values = array("d"), array("d")
+    label_index: dict[str, int] = {}
+    session_index: dict[str, int] = {}
+    for line, row in enumerate(reader, start=2):
         if len(row) != len(header):
             raise DataError(f"{label} line {line}: {len(row)} fields, the header has {len(header)}")
-        try:
-            subject[i] = int(row[col["subject"]])
-        except ValueError as exc:
-            raise DataError(
-                f"{label} line {line}: field 'subject' {row[col['subject']]!r} is not an integer"
-            ) from exc
+        text = row[col["subject"]].strip()
+        if not _INTEGER.fullmatch(text) or abs(int(text)) >= 2**63:
+            raise DataError(f"{label} line {line}: field 'subject' {text!r} is not an integer (64-bit)")
+        subject.append(int(text))
         text = row[col["label"]].strip()
         if not text:
             raise DataError(f"{label} line {line}: field 'label' is empty")
-        labels.append(text)
-        sessions.append(row[col["session"]].strip() if "session" in col else "")
-        for j, name in enumerate(channels + (["timestamp"] if "timestamp" in col else [])):
-            try:
-                value = float(row[col[name]])
-            except ValueError as exc:
-                raise DataError(
-                    f"{label} line {line}: field '{name}' {row[col[name]]!r} is not a number"
-                ) from exc
-            if not math.isfinite(value):
-                raise DataError(f"{label} line {line}: field '{name}' is not finite")
-            if name == "timestamp":
-                stamps[i] = value
-            else:
-                values[i, j] = value
-    class_names = tuple(
-        sorted(set(labels), key=lambda s: (0, int(s), s) if s.lstrip("-").isdigit() else (1, 0, s))
-    )
-    if len(class_names) < 2:
-        raise DataError(f"{label}: field 'label' holds a single class; at least 2 are needed")
-    class_index = {c: i for i, c in enumerate(class_names)}
-    y_rows = np.array([class_index[v] for v in labels], dtype=np.int64)
-    session_ids = np.unique(np.array(sessions), return_inverse=True)[1]
-    gap = None
-    if "timestamp" in col:
-        gap = np.zeros(len(body), dtype=bool)
-        period_s = np.diff(stamps)
-        gap[1:] = (period_s <= 0) | (period_s > CSV_MAX_GAP_PERIODS / fs_hz)
-    seg_start, seg_end = runs([subject, session_ids, y_rows], breaks=gap)
-    starts = segment_window_starts(seg_start, seg_end, window, step)
-    if not len(starts):
-        raise DataError(f"{label}: no segment (one subject, session and label) is {window} samples long")
-    win_subject = subject[starts[:, 0]]
-    chosen = tuple(sorted(test_subjects)) if test_subjects is not None else default_test_subjects(win_subject)
-    _check_subjects(label, win_subject, chosen)
-    return WindowedData(
-        X=cut_windows(values, starts[:, 0], window),
-        y=y_rows[starts[:, 0]],
-        subject=win_subject,
-        class_names=class_names,
+        label_codes.append(label_index.setdefault(text, len(label_index)))
+        text = row[col["session"]].strip() if "session" in col else ""
+        session_codes.append(session_index.setdefault(text, len(session_index)))
+        for name, i in numeric:
+            values.append(_csv_number(label, line, name, row[i], FLOAT32_MAX))
+        if "timestamp" in col:
+            stamps.append(_csv_number(label, line, "timestamp", row[col["timestamp"]], math.inf))
+    if not subject:
+        raise DataError(f"{label}: no sample rows after the header")
+    return _CsvStream(
+        subject=np.frombuffer(subject, dtype=np.int64),
+        label_code=np.frombuffer(label_codes, dtype=np.int64),
+        label_names=tuple(label_index),
+        session_code=np.frombuffer(session_codes, dtype=np.int64),
+        timestamp_s=np.frombuffer(stamps, dtype=np.float64) if "timestamp" in col else None,
+        values=np.frombuffer(values, dtype=np.float64).reshape(len(subject), len(channels)),
         channel_names=tuple(channels),
-        fs_hz=float(fs_hz),
-        test_subjects=chosen,
-        preprocessing={"parser": "import-csv", "window": window, "step": step},
-        report={"samples": len(body), "segments": len(seg_start)},
     )
+
+
+def _csv_number(label: str, line: int, name: str, text: str, max_magnitude: float) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise DataError(f"{label} line {line}: field '{name}' {text!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise DataError(f"{label} line {line}: field '{name}' is not finite")
+    if abs(value) > max_magnitude:
+        raise DataError(
+            f"{label} line {line}: field '{name}' {text!r} is beyond float32's range "
+            f"(±{max_magnitude:.6g}) that windows are stored in"
+        )
+    return value

@@ -40,9 +40,11 @@ def _class_names(archive: Archive, member: str, n_classes: int) -> tuple[str, ..
     return tuple(labels[i] for i in range(1, n_classes + 1))
 
 
-def parse_uci_har(path: Path, spec: DatasetSpec, window: int, step: int | None) -> WindowedData:
+def parse_uci_har(
+    path: Path, spec: DatasetSpec, window: int, step: int | None, *, max_unpacked_bytes: int | None = None
+) -> WindowedData:
     """`UCI HAR Dataset/{train,test}/Inertial Signals/*` windows with the official subject split."""
-    archive = Archive.open(path, _HAR_MARKER)
+    archive = Archive.open(path, _HAR_MARKER, max_unpacked_bytes=max_unpacked_bytes)
     root = archive.find(_HAR_MARKER)[: -len(_HAR_MARKER)]
     class_names = _class_names(archive, root + "activity_labels.txt", spec.n_classes)
     parts = {}
@@ -87,9 +89,11 @@ def parse_uci_har(path: Path, spec: DatasetSpec, window: int, step: int | None) 
     )
 
 
-def parse_uci_hapt(path: Path, spec: DatasetSpec, window: int, step: int | None) -> WindowedData:
+def parse_uci_hapt(
+    path: Path, spec: DatasetSpec, window: int, step: int | None, *, max_unpacked_bytes: int | None = None
+) -> WindowedData:
     """`RawData/` 50 Hz streams cut into windows inside each labels.txt segment (0-based, end inclusive)."""
-    archive = Archive.open(path, _HAPT_MARKER)
+    archive = Archive.open(path, _HAPT_MARKER, max_unpacked_bytes=max_unpacked_bytes)
     labels_member = archive.find(_HAPT_MARKER)
     root = labels_member[: -len(_HAPT_MARKER)]
     n_classes = int(spec.options["classes"])

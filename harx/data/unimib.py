@@ -45,9 +45,11 @@ def _name_count(names: np.ndarray) -> int:
     return int(np.prod(shape)) if shape else 1
 
 
-def parse_unimib(path: Path, spec: DatasetSpec, window: int, step: int | None) -> WindowedData:
+def parse_unimib(
+    path: Path, spec: DatasetSpec, window: int, step: int | None, *, max_unpacked_bytes: int | None = None
+) -> WindowedData:
     """The archive's 151-sample windows of the classes `spec.label_ids`, relabelled 0..n-1 in that order."""
-    archive = Archive.open(path, _DATA)
+    archive = Archive.open(path, _DATA, max_unpacked_bytes=max_unpacked_bytes)
     data = _variable(archive, _DATA, "acc_data")
     labels = _variable(archive, _LABELS, "acc_labels")
     names = _variable(archive, _NAMES, "acc_names")

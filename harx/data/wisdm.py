@@ -68,9 +68,11 @@ def _records(archive: Archive, member: str, class_ids: dict[str, int]):
     )
 
 
-def parse_wisdm(path: Path, spec: DatasetSpec, window: int, step: int | None) -> WindowedData:
+def parse_wisdm(
+    path: Path, spec: DatasetSpec, window: int, step: int | None, *, max_unpacked_bytes: int | None = None
+) -> WindowedData:
     """Windows inside each run of one user and activity whose timestamps advance by at most `max_gap_s`."""
-    archive = Archive.open(path, _MEMBER)
+    archive = Archive.open(path, _MEMBER, max_unpacked_bytes=max_unpacked_bytes)
     member = archive.find(_MEMBER)
     class_ids = {name: i for i, name in enumerate(spec.class_names)}
     user, act, stamp, xyz, skipped = _records(archive, member, class_ids)

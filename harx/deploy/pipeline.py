@@ -148,7 +148,7 @@ BEST_BY = (("refine", "test_acc_mean"), ("proxy", "val_acc"))
 def _open_store(store_path: str | Path) -> Store:
     if not Path(store_path).is_file():
         raise StoreError(f"{store_path}: no candidate store here (give --store PATH)")
-    return Store(store_path)
+    return Store(store_path, readonly=True)
 
 
 def best_candidate(store_path: str | Path) -> int:

@@ -122,11 +122,11 @@ def _default_ref_rule(o: Objective) -> str:
 
 
 def open_store(path: str | os.PathLike[str] | None = None) -> Store:
-    """Open an existing store for reading; unlike ``Store(path)``, never creates an empty one."""
+    """Open an existing store read-only; unlike ``Store(path)``, never creates it or writes to it."""
     p = Path(path) if path is not None else default_store_path()
     if not p.exists():
         raise StoreError(f"{p}: no candidate store here (run `harx search` first, or pass --store PATH)")
-    return Store(p)
+    return Store(p, readonly=True)
 
 
 def pick_run(store: Store, run_id: int | None) -> RunRecord:

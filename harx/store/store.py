@@ -60,21 +60,32 @@ class Store:
     """A candidate store file. Open with ``Store(path)`` (default ``$HARX_HOME/store.sqlite``); use as a
     context manager or call ``close()``. One ``Store`` may be shared by the threads of a process.
 
-    Opening creates an empty file, migrates an older schema (after copying the file to
-    ``<file>.bak-v<old version>``), and refuses, without touching it, a file that is not SQLite, is not a
-    harx store, or has a newer schema.
+    Opening creates an empty file (unless ``create=False``), migrates an older schema (after copying the file
+    to ``<file>.bak-v<old version>``), and refuses, without touching it, a file that is not SQLite, is not a
+    harx store, has a newer schema, or fails SQLite's ``quick_check`` (checked before the first write).
+
+    ``readonly=True`` opens an existing, current store through SQLite's ``mode=ro``: nothing is written to it
+    (no WAL switch, no migration, no integrity check), so it also works on a file the user cannot write.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        timeout_s: float = 30.0,
+        readonly: bool = False,
+        create: bool = True,
+    ) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self.timeout_s = timeout_s
+        self.readonly = readonly
+        self._create = create and not readonly
         self._lock = threading.RLock()
         self._check_header()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
-            )
+            if self._create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = self._connect_readonly() if readonly else self._connect("rwc" if create else "rw")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
         self._conn.row_factory = sqlite3.Row
@@ -86,11 +97,37 @@ class Store:
 
     # ---- opening, creating, migrating -------------------------------------------------------------------
 
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        return sqlite3.connect(
+            f"{self.path.resolve().as_uri()}?mode={mode}",
+            uri=True,
+            timeout=self.timeout_s,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        conn = self._connect("ro")
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            # A WAL-mode file in a folder the user cannot write (SQLITE_READONLY_DIRECTORY): SQLite cannot
+            # create the shared-memory file it reads through. With no WAL file beside it no writer has it open
+            # and nothing is uncommitted, so it is read as immutable; otherwise the error stands.
+            wal = self.path.with_name(self.path.name + "-wal")
+            if not getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY") or wal.exists():
+                raise
+            return self._connect("ro&immutable=1")
+
     def _check_header(self) -> None:
         """Refuse a file that SQLite would not read as a database before SQLite gets to touch it."""
         if self.path.is_dir():
             raise StoreError(f"{self.path}: store path is a directory, not a file")
         if not self.path.exists():
+            if not self._create:
+                raise StoreError(f"{self.path}: no candidate store here")
             return
         try:
             with open(self.path, "rb") as f:
@@ -99,6 +136,11 @@ class Store:
             raise StoreError(f"{self.path}: cannot read the store: {exc}") from exc
         if head and head != _SQLITE_MAGIC:
             raise StoreError(f"{self.path}: not an SQLite database (file header is not 'SQLite format 3')")
+        if not self.readonly and not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)):
+            raise StoreError(
+                f"{self.path}: the store is read-only to you (the file or its folder is not writable): "
+                "commands that only read it, such as `harx pareto`, work; this one writes"
+            )
 
     def _open(self) -> None:
         version, tables = self._guarded(self._inspect)
@@ -112,6 +154,17 @@ class Store:
                 f"{self.path}: not a harx store (user_version is 0 and it holds other tables: "
                 f"{', '.join(sorted(tables))})"
             )
+        if version == 0 and not self._create:
+            raise StoreError(f"{self.path}: no candidate store here (an empty file)")
+        if self.readonly:
+            if version < schema.SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: store schema version {version} is older than version "
+                    f"{schema.SCHEMA_VERSION}; a read-only command cannot migrate it (a writing one, such as "
+                    "`harx search --resume`, does)"
+                )
+            return
+        self._guarded(self._quick_check)
         self._with_retry(self._set_wal)
         self._conn.execute("PRAGMA synchronous=FULL")
         if 0 < version < schema.SCHEMA_VERSION:
@@ -120,6 +173,16 @@ class Store:
         if version != schema.SCHEMA_VERSION:  # an up-to-date store opens without taking the write lock
             self._transaction(self._create_or_migrate)
         self._conn.execute("PRAGMA foreign_keys=ON")
+
+    def _quick_check(self) -> None:
+        """Refuse a damaged file before anything is written to it (a write could spread the damage).
+        quick_check reads every page but skips the index-content cross-checks of integrity_check."""
+        first = self._conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if first != "ok":
+            detail = " ".join(first.split())
+            raise StoreError(
+                f"{self.path}: store is corrupt (SQLite quick_check: {detail}); refused untouched"
+            )
 
     def _inspect(self) -> tuple[int, list[str]]:
         # One read transaction: a concurrent opener may create the tables and the version in between.
@@ -211,6 +274,9 @@ class Store:
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` as one write transaction: all of it is committed, or none of it."""
+
+        if self.readonly:
+            raise StoreError(f"{self.path}: the store was opened read-only; cannot write to it")
 
         def attempt() -> T:
             self._conn.execute("BEGIN IMMEDIATE")
