@@ -168,10 +168,10 @@ def load_static(path: str | Path) -> Artifact:
 
 
 class _Builder:
-    """Nodes and initializers of one graph, with unique names."""
+    """The nodes and initializers of one graph; ``node`` returns its output's name, ``const`` its own."""
 
     def __init__(self, onnx) -> None:
-        self.onnx, self.h, self.tp = onnx, onnx.helper, onnx.TensorProto
+        self.h, self.tp = onnx.helper, onnx.TensorProto
         self.nodes: list = []
         self.inits: list = []
 
@@ -243,7 +243,8 @@ class _Requant:
     exact: np.ndarray
 
 
-# Integer biases tried on each side of the one the float requantisation implies.
+# Integer biases tried on each side of the one harx's own multiplier implies, in steps of the unscaled
+# accumulator (times the weight factor r).
 _BIAS_SEARCH = 3
 
 
@@ -365,6 +366,10 @@ def build_graph(art: Artifact, fmt: str = "onnx", carrier: str = "int8") -> Grap
         raise ConfigError(f"unknown carrier '{carrier}' (known: {', '.join(CARRIERS)})")
     onnx, _ = _onnx()
     b, tp = _Builder(onnx), onnx.TensorProto
+    if carrier == "native" and not hasattr(tp, "INT2"):
+        raise ToolchainError(
+            f"onnx {onnx.__version__} has no INT2/UINT2 types: --carrier native needs a newer onnx"
+        )
     model = art.model
     types = _Types(carrier)
     quant = fmt == "onnx"
