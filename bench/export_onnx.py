@@ -46,7 +46,7 @@ def main() -> int:
     if not (SHARED / "uci-har.zip").is_file():
         print(f"export_onnx: needs {SHARED / 'uci-har.zip'}")
         return 2
-    cfg = TrainConfig(epochs_float=args.epochs, epochs_qat=args.qat_epochs, threads=2)
+    cfg = TrainConfig(epochs_float=args.epochs, epochs_qat=args.qat_epochs)
     rows = []
     with tempfile.TemporaryDirectory(prefix="harx-export-") as tmp:
         home = Path(tmp) / "home"

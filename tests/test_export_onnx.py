@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from harx.deploy.synthetic import random_model
 from harx.errors import ConfigError, DataError, HarxError, ToolchainError
 from harx.export import ExportError, export_onnx
-from harx.export.onnx import _fit_channel, build_graph, input_codes, normalize
+from harx.export.graph import build_graph, fit_channel
+from harx.export.onnx import input_codes, normalize
 from harx.quant.artifact import Artifact, save
 
 onnx = pytest.importorskip("onnx")
@@ -77,7 +78,7 @@ def test_fitted_requantisation_equals_harx_on_every_reachable_accumulator(top, r
         kappa = max(1, round(10 ** rng.uniform(-4, 0.3) * 2**shift))
         lam = round(rng.uniform(-top, top) * 2**shift)
         a_lo, a_hi = sorted(int(v) for v in rng.integers(-3000, 3000, 2))
-        fit = _fit_channel(kappa, lam, shift, top, a_lo, a_hi, r)
+        fit = fit_channel(kappa, lam, shift, top, a_lo, a_hi, r)
         if fit is None:
             continue
         fitted += 1
@@ -369,7 +370,7 @@ def test_trained_models_agree_with_the_integer_model_on_all_2996_test_windows(ge
     ds = load_dataset("uci-har", har_home)
     split = subject_split(ds, n_val_subjects=4, seed=0)
     split = dataclasses.replace(split, train=split.train[::8])
-    cfg = TrainConfig(epochs_float=1, epochs_qat=1, batch_size=128, threads=2)
+    cfg = TrainConfig(epochs_float=1, epochs_qat=1, batch_size=128)
     art = train_model(parse_genome(genome), ds, split, cfg, seed=0).artifact(ds, {}, cfg)
     r = export_onnx(art, tmp_path / "m.onnx", home=har_home)
     assert r.check.windows == 2996

@@ -39,7 +39,7 @@ def _root(
 
 
 # Each name is a module in harx/cli/ with a `register(app)` function; a command is listed once it works.
-COMMANDS: tuple[str, ...] = ("fetch", "search", "quantize", "cost", "deploy", "pareto", "adapt")
+COMMANDS: tuple[str, ...] = ("fetch", "search", "quantize", "cost", "deploy", "pareto", "adapt", "export")
 
 
 _registered = False

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from harx import __version__
-from harx.data import load_dataset
 from harx.deploy.adaptive_c import AdaptiveProject, generate_adaptive
 from harx.deploy.codegen import Project, generate
 from harx.deploy.toolchain import RunResult, run, run_adaptive
-from harx.errors import DataError, StoreError
+from harx.errors import StoreError
 from harx.quant.adaptive import is_adaptive, load_adaptive
 from harx.quant.artifact import Artifact, load
 from harx.store import Store
@@ -64,16 +63,7 @@ def test_windows(artifact: Artifact, count: int, home: Path | None = None) -> np
     """The first ``count`` windows of the test subjects of the artifact's dataset, as int8 input codes
     (N, T, C) quantized exactly as the model's input. Raises DataError if the cached dataset is not the
     one the artifact was trained on."""
-    ds = load_dataset(artifact.dataset, home)
-    if artifact.dataset_fingerprint and ds.fingerprint != artifact.dataset_fingerprint:
-        raise DataError(
-            f"dataset '{ds.name}' in the cache ({ds.cache_path}) has fingerprint {ds.fingerprint}, but the "
-            f"artifact was trained on {artifact.dataset_fingerprint}; fetch the same dataset version"
-        )
-    idx = np.flatnonzero(np.isin(ds.subject, np.asarray(ds.test_subjects, dtype=np.int64)))[:count]
-    if len(idx) == 0:
-        raise DataError(f"dataset '{ds.name}' ({ds.cache_path}) has no windows of its test subjects")
-    return artifact.normalize_and_quantize(ds.X[idx])
+    return artifact.normalize_and_quantize(artifact.test_windows(count, home))
 
 
 def builds_for(target: str, sanitize: bool = False) -> tuple[str, ...]:

@@ -35,6 +35,22 @@ class Artifact:
     train_config: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
+    def test_windows(self, count: int | None = None, home: Path | None = None) -> np.ndarray:
+        """The first ``count`` (default: all) windows of the test subjects of the artifact's dataset, float
+        (N, C, T) in dataset units. DataError if the cached dataset is not the one it was trained on."""
+        from harx.data import load_dataset
+
+        ds = load_dataset(self.dataset, home)
+        if self.dataset_fingerprint and ds.fingerprint != self.dataset_fingerprint:
+            raise DataError(
+                f"dataset '{ds.name}' in the cache ({ds.cache_path}) has fingerprint {ds.fingerprint}, but the "
+                f"artifact was trained on {self.dataset_fingerprint}; fetch the same dataset version"
+            )
+        idx = np.flatnonzero(np.isin(ds.subject, np.asarray(ds.test_subjects, dtype=np.int64)))[:count]
+        if len(idx) == 0:
+            raise DataError(f"dataset '{ds.name}' ({ds.cache_path}) has no windows of its test subjects")
+        return ds.X[idx]
+
     def normalize_and_quantize(self, x: np.ndarray) -> np.ndarray:
         """Float windows (N, C, T) in dataset units -> int8 codes (N, T, C), as the deployed input."""
         import torch
