@@ -24,9 +24,10 @@ from pathlib import Path
 from harx.cost import estimate
 from harx.data import load_dataset
 from harx.search import load_recipe
-from harx.search.evaluation import RefineJob, run_refine
 from harx.search.executors import make_executor
+from harx.search.jobs import RefineJob, run_refine
 from harx.search.recipe import ExecutorSettings
+from harx.train.config import Execution
 
 # (reference label, harx genome, reference weights+bias bytes, reference test accuracy %) from FACTS.md
 REFERENCES = [
@@ -47,14 +48,16 @@ def main() -> None:
     recipe = load_recipe(args.recipe)
     ds = load_dataset(recipe.dataset)
     r = recipe.refine
-    executor = make_executor(ExecutorSettings(kind="dask", workers=args.workers, threads_per_worker=1), 1)
+    executor = make_executor(
+        ExecutorSettings(kind="dask", workers=args.workers, threads_per_worker=1), Execution(1)
+    )
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [
-            RefineJob(genome, ds.name, ds.fingerprint, r.seeds, r.val_subjects, r.training.as_dict(), tmp)
+            RefineJob((genome,), ds.name, ds.fingerprint, r.seeds, r.val_subjects, r.training.as_dict(), tmp)
             for _, genome, _, _ in REFERENCES
         ]
-        outcomes = {job.genome: out for job, out in executor.map(run_refine, jobs, None)}
+        outcomes = {o.genome: o for _, out in executor.map(run_refine, jobs, None) for o in out.outcomes}
     executor.close()
     rows = []
     for label, genome, ref_bytes, ref_acc in REFERENCES:

@@ -6,7 +6,10 @@ the accuracy reported for a quantized model is the integer golden model's.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+import hashlib
+import io
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ from harx.quant.artifact import Artifact
 from harx.quant.artifact import save as save_artifact
 from harx.quant.backends import get_backend
 from harx.quant.export import export_net, input_codes
+from harx.quant.fast import run_fast
 from harx.quant.integer import IntegerModel
 from harx.quant.layers import QuantNet, normalize
 from harx.train.config import Execution, TrainConfig
@@ -60,7 +64,8 @@ class TrainedModel:
         return input_codes(self.net, normalize(torch.from_numpy(x), self.mean, self.std))
 
     def int_logits(self, x: np.ndarray) -> np.ndarray:
-        return self.integer.run(self.int_codes(x))
+        """The integer model's logits (``run_fast``: bit-identical to the golden model, faster)."""
+        return run_fast(self.integer, self.int_codes(x))
 
     def score_int(self, x: np.ndarray, y: np.ndarray) -> Scores:
         return score(y, self.int_logits(x).argmax(axis=1), self.integer.n_classes)
@@ -87,6 +92,112 @@ class TrainedModel:
         )
 
 
+# The QAT phase reseeds every generator from the run's seed plus this, so that it starts the same after a
+# float stage trained here or one served from the cache.
+QAT_SEED_OFFSET = 1_000_003
+FLOAT_PROTOCOL = "float-v1"
+# The settings the float stage depends on (QAT's learning rate, epochs and backend do not enter it).
+_FLOAT_SETTINGS = (
+    "epochs_float",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "patience",
+    "label_smoothing",
+    "augment_scale",
+    "augment_noise",
+    "schedule",
+)
+
+
+@dataclass
+class FloatStage:
+    """What float pre-training produced: the weights, its epochs and its validation scores.
+
+    The float network does not depend on bit widths (quantizers are off, their scales unused), so every
+    bit-width variant of one architecture trained on the same split with the same seed and float settings
+    starts QAT from the same float stage: ``float_key`` names it, the store keeps it."""
+
+    state: dict
+    history: list[EpochLog]
+    best_epoch: int
+    val: Scores | None
+    seconds: float
+
+    def to_bytes(self) -> bytes:
+        """Tensors, numbers and strings only: ``from_bytes`` loads it with ``weights_only`` (no pickle code)."""
+        buf = io.BytesIO()
+        val = (
+            None
+            if self.val is None
+            else [self.val.accuracy, self.val.macro_f1, torch.from_numpy(self.val.confusion)]
+        )
+        torch.save(
+            {
+                "state": {k: v.detach().cpu() for k, v in self.state.items()},
+                "history": [dataclasses.asdict(e) for e in self.history],
+                "best_epoch": self.best_epoch,
+                "val": val,
+                "seconds": self.seconds,
+            },
+            buf,
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FloatStage:
+        d = torch.load(io.BytesIO(data), weights_only=True)
+        val = d["val"]
+        scores = None if val is None else Scores(float(val[0]), float(val[1]), val[2].numpy())
+        return cls(
+            d["state"],
+            [EpochLog(**e) for e in d["history"]],
+            int(d["best_epoch"]),
+            scores,
+            float(d["seconds"]),
+        )
+
+
+def float_arch(genome: Genome) -> str:
+    """The genome with every bit width at 8: the float network, shared by its bit-width variants."""
+    blocks = tuple(dataclasses.replace(b, w_bits=8, a_bits=8) for b in genome.blocks)
+    return Genome(blocks, genome.head, 8).text()
+
+
+def float_key(genome: Genome, ds, split, seed: int, cfg: TrainConfig) -> str:
+    """Names a float stage: the architecture, the data, the exact training and validation windows, the seed
+    and the settings float training reads."""
+    h = hashlib.sha256()
+    h.update(json.dumps([FLOAT_PROTOCOL, float_arch(genome), ds.fingerprint, seed]).encode())
+    h.update(json.dumps({k: getattr(cfg, k) for k in _FLOAT_SETTINGS}, sort_keys=True).encode())
+    for idx in (split.train, split.val):
+        h.update(np.ascontiguousarray(idx, dtype=np.int64).tobytes())
+        h.update(b"|")
+    return h.hexdigest()[:32]
+
+
+def train_float(
+    genome: Genome,
+    ds,
+    split,
+    cfg: TrainConfig,
+    seed: int = 0,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    execution: Execution | None = None,
+) -> FloatStage:
+    """Float pre-training of ``genome`` on ``split.train``, early-stopped on ``split.val`` (fixed epochs when
+    it is empty)."""
+    t0 = time.perf_counter()
+    ex = execution or Execution()
+    g = seed_everything(seed, ex.threads)
+    t = split_tensors(ds, split, ex.torch_device)
+    net = build(genome, ds.n_channels, ds.window, ds.n_classes).to(ex.torch_device)
+    history = History()
+    val = fit(net, t, ds.n_classes, cfg, "float", cfg.epochs_float, cfg.lr, g, history, on_epoch)
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    return FloatStage(state, history.epochs, history.best.get("float", -1), val, time.perf_counter() - t0)
+
+
 def train_model(
     genome: Genome,
     ds,
@@ -96,23 +207,36 @@ def train_model(
     exits: dict[int, int] | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
     execution: Execution | None = None,
+    float_stage: FloatStage | None = None,
 ) -> TrainedModel:
-    """Float pre-training then QAT of ``genome`` on ``split.train``, early-stopped on ``split.val`` (fixed
-    epochs when ``split.val`` is empty), where ``execution`` says (default: 2 CPU threads)."""
+    """Float pre-training (or ``float_stage``, one trained before for this architecture, split, seed and
+    float settings) then QAT of ``genome`` on ``split.train``, early-stopped on ``split.val`` (fixed epochs
+    when ``split.val`` is empty), where ``execution`` says (default: 2 CPU threads). Networks with early
+    exits train their float stage here (the heads change it)."""
     t0 = time.perf_counter()
-    g = seed_everything(seed, (execution or Execution()).threads)
-    backend = get_backend(cfg.backend)
-    t = split_tensors(ds, split)
-    net = build(genome, ds.n_channels, ds.window, ds.n_classes, exits)
+    ex = execution or Execution()
+    cached = float_stage is not None and not exits
+    g = seed_everything(seed, ex.threads)
+    t = split_tensors(ds, split, ex.torch_device)
+    net = build(genome, ds.n_channels, ds.window, ds.n_classes, exits).to(ex.torch_device)
     history = History()
-    float_val = fit(net, t, ds.n_classes, cfg, "float", cfg.epochs_float, cfg.lr, g, history, on_epoch)
-    float_state = copy.deepcopy(net.state_dict())
+    if cached:
+        net.load_state_dict(float_stage.state)
+        history.epochs.extend(float_stage.history)
+        history.best["float"] = float_stage.best_epoch
+        float_val = float_stage.val
+    else:
+        float_val = fit(net, t, ds.n_classes, cfg, "float", cfg.epochs_float, cfg.lr, g, history, on_epoch)
+    g = seed_everything(seed + QAT_SEED_OFFSET, ex.threads)
+    backend = get_backend(cfg.backend)
+    float_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     calib = t.x_train[torch.randperm(len(t.x_train), generator=g)[:CALIBRATION_WINDOWS]]
     net.eval()
     net.calibrate(calib, backend)
     net.set_quantized(True, backend)
     fq_val = fit(net, t, ds.n_classes, cfg, "qat", cfg.epochs_qat, cfg.lr_qat, g, history, on_epoch)
     net.eval()
+    net = net.cpu()
     integer = export_net(net, ds.n_channels, ds.window)
     return TrainedModel(
         genome,

@@ -29,16 +29,26 @@ class Score:
     repeats: str
 
 
-# The scores each stage stores: refine scores the test subjects over several seeds, proxy the
-# subject-grouped validation folds (no stored spread: it is computed from the folds).
+# The scores each stage stores: refine scores the test subjects over several seeds, proxy and select the
+# subject-grouped validation folds of the training subjects (the spread is computed from the folds).
+_FOLD_SCORES = {"acc": Score("val_acc", None, "val_acc_folds"), "f1": Score("val_f1", None, "val_f1_folds")}
 STAGE_SCORES: dict[str, dict[str, Score]] = {
     "refine": {
         "acc": Score("test_acc_mean", "test_acc_std", "test_acc_seeds"),
         "f1": Score("test_f1_mean", "test_f1_std", "test_f1_seeds"),
     },
-    "proxy": {"acc": Score("val_acc", None, "val_acc_folds"), "f1": Score("val_f1", None, "val_f1_folds")},
+    "select": _FOLD_SCORES,
+    "proxy": _FOLD_SCORES,
 }
-SCORE_SOURCE = {"refine": "test subjects, mean over seeds", "proxy": "validation folds, mean over folds"}
+# The refine protocol of searches that choose their front on validation scores (the select stage) and only
+# report test scores; a refined front of any other protocol was kept non-dominated on test scores.
+VALIDATION_SELECTED_REFINE = "refine-seeds-v2"
+
+SCORE_SOURCE = {
+    "refine": "test subjects, mean over seeds",
+    "select": "validation folds at the refine budget, mean over folds",
+    "proxy": "validation folds, mean over folds",
+}
 
 
 def number(value: object) -> float | None:

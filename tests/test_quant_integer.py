@@ -184,3 +184,28 @@ def test_flatten_head_uses_hwc_feature_order():
     w_torch = net.fc.weight_codes().detach().numpy()  # (classes, C*L) channel-major
     # HWC feature (l, c) sits at index l*C + c; torch's at c*L + l.
     assert lin.weights[2, 1 * 4 + 3] == w_torch[2, 3 * 8 + 1]
+
+
+@pytest.mark.parametrize(
+    "genome",
+    [
+        "c8k5w8a8-gapw8",
+        "c16k5s3w8a4-c8k3d2w4a4-flatw4",
+        "c12k3p2w8a2-c16k5d3w2a2-c8k3s2w2a2-gapw2",
+        "c16k7s2w8a8-c24k5p3w4a4-c16k3d2w2a8-c8k3w8a2-flatw2",
+        "c8k5p2w8a4-c16k3s2w4a8-c12k5d2w8a2-c16k3p2w2a4-c8k3w4a8-gapw4",
+        "c9k1w8a8-c4k15s4d2p4w8a2-flatw8",
+    ],
+)
+def test_fast_scoring_is_the_golden_model_bit_for_bit(genome):
+    """run_fast (torch float64 convolutions) against IntegerModel.run on random weights and inputs, including
+    the extreme codes: every logit equal."""
+    from harx.deploy.synthetic import random_model
+    from harx.quant.fast import run_fast
+
+    model = random_model(genome, 9, 97, 6, seed=4)
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, size=(300, 97, 9)).astype(np.int8)
+    x[:5] = 127
+    x[5:10] = -128
+    assert np.array_equal(run_fast(model, x), model.run(x))

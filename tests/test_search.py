@@ -14,6 +14,8 @@ import yaml
 
 from harx.cli.app import main
 from harx.errors import ConfigError
+from harx.evaluate import float_arch
+from harx.models.genome import parse_genome
 from harx.search import load_recipe, parse_recipe
 from harx.search import resume as resume_search
 from harx.search import run as run_search
@@ -192,7 +194,7 @@ def first(har_home, tmp_path_factory):
 def test_search_finds_a_refined_front(first):
     _, r = first
     assert r.stats.n_candidates >= 6 and r.stats.n_failed == 0
-    assert r.refined and r.front
+    assert r.selected and r.front
     for c in r.front:
         m = c.metrics
         assert (
@@ -289,8 +291,12 @@ def test_resume_after_sigkill_loses_no_candidate(first, in_har_home, tmp_path):
         assert run.status == "running"  # killed: nobody marked it
         survived = {c.id: c.metrics for c in s.candidates(stage="proxy") if c.status == "ok"}
         assert {c.id for c in before} <= set(survived)
+        floats = s.float_stage_keys()  # stored with each finished candidate's job, before the candidate
+        assert len(floats) >= 2
         stored_ids = {c.id for c in s.candidates()}
         result = resume_search(s, run.id, execution=Execution(threads=1))
+        # no float stage the killed process stored is trained again
+        assert not set(result.float_trained) & floats and set(result.float_trained) <= s.float_stage_keys()
         assert s.get_run(run.id).status == "done"
         new = [c for c in s.candidates() if c.id not in stored_ids]
         # what the killed process stored is served; only the rest is trained
@@ -304,6 +310,26 @@ def test_resume_after_sigkill_loses_no_candidate(first, in_har_home, tmp_path):
     assert [c.metrics["test_acc_mean"] for c in result.front] == [
         c.metrics["test_acc_mean"] for c in reference.front
     ]
+
+
+def test_float_stages_serve_bit_width_variants_within_a_job_and_from_the_store(in_har_home, tmp_path):
+    """Two bit-width variants of one architecture share each fold's float stage in one job; a third variant
+    evaluated later, by another study on the same store, trains none."""
+    from harx.search.study import Study
+
+    recipe = parse_recipe({**MICRO, "search": {"population": 4, "offspring": 4, "generations": 1}}, "micro")
+    variants = ["c4k3w8a8-gapw8", "c4k3w8a4-gapw4", "c4k3w8a2-gapw2"]
+    with Store(tmp_path / "f.sqlite") as store:
+        run = store.create_run(recipe.to_dict(), recipe.seed)
+        one = Study(recipe, store, run.id, Execution(threads=1), None)
+        got = one.evaluate_generation([parse_genome(g) for g in variants[:2]], 0)
+        assert all(r is not None and r.status == "ok" for r in got)
+        folds = recipe.proxy.folds
+        assert len(one.float_trained) == folds and one.float_hits == folds  # the second variant's
+        assert store.float_stage_keys() == set(one.float_trained)
+        two = Study(recipe, store, run.id, Execution(threads=1), None)
+        (third,) = two.evaluate_generation([parse_genome(variants[2])], 1)
+        assert third.status == "ok" and two.float_trained == [] and two.float_hits == folds
 
 
 def test_dask_local_cluster_matches_local_executor(first, in_har_home, tmp_path):
@@ -324,9 +350,11 @@ def test_dask_local_cluster_matches_local_executor(first, in_har_home, tmp_path)
     got = _proxy_results(tmp_path / "dask.sqlite", d.run_id)
     full = _proxy_results(path / "s.sqlite", r.run_id)
     assert len(got) == 4 and all(full[g] == v for g, v in got.items())
-    # the workers' epochs reach the coordinator's progress: 4 candidates x 2 folds x 3 epochs
+    # the workers' epochs reach the coordinator's progress: per fold (2), 2 float epochs per architecture
+    # (bit-width variants share theirs) and 1 QAT epoch per candidate
+    archs = {float_arch(parse_genome(g)) for g in got}
     epochs = [e.detail for e in events if e.kind == "epoch"]
-    assert len(epochs) == 24 and all(" epoch " in x for x in epochs)
+    assert len(epochs) == 2 * (2 * len(archs) + len(got)) and all(" epoch " in x for x in epochs)
 
 
 def test_dask_search_stops_at_a_worker_epoch(in_har_home, tmp_path):
@@ -442,3 +470,36 @@ def test_pareto_commands_read_the_real_search_run(first, in_har_home, tmp_path, 
     assert (
         shown["history"] and len(shown["class_scores"]) == 6 and shown["class_scores"][0]["name"] == "WALKING"
     )
+
+
+def test_the_reported_front_is_chosen_without_the_test_labels(first, har_home, in_har_home, tmp_path):
+    """har-mini with its test subjects' labels shuffled: the proxy, the select scores and the chosen
+    genomes are the same as on the true labels; only the reported test scores move."""
+    from harx.data import import_dataset, load_dataset
+
+    _, r = first
+    ds = load_dataset("har-mini")
+    y = ds.y.copy()
+    test = np.flatnonzero(np.isin(ds.subject, ds.test_subjects))
+    y[test] = np.random.default_rng(0).permutation(y[test])
+    scrambled = tmp_path / "har-mini-scrambled.npz"
+    np.savez(
+        scrambled,
+        X=ds.X,
+        y=y,
+        subject=ds.subject,
+        fs_hz=ds.fs_hz,
+        class_names=np.array(ds.class_names),
+        channel_names=np.array(ds.channel_names),
+        test_subjects=np.array(ds.test_subjects),
+    )
+    import_dataset(scrambled, "har-mini-scrambled", home=har_home)
+    other = _run(tmp_path, "scrambled", dataset="har-mini-scrambled")
+    assert [c.genome for c in other.selected] == [c.genome for c in r.selected]
+    assert [c.metrics["val_acc_folds"] for c in other.selected] == [
+        c.metrics["val_acc_folds"] for c in r.selected
+    ]
+    assert [c.genome for c in other.front] == [c.genome for c in r.front]
+    assert [c.metrics["test_acc_seeds"] for c in other.front] != [
+        c.metrics["test_acc_seeds"] for c in r.front
+    ]

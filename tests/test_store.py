@@ -378,7 +378,7 @@ def test_migration_from_v1_keeps_every_row(tmp_path: Path) -> None:
         assert s.check() == []
         with closing(sqlite3.connect(path)) as conn:
             note = conn.execute("SELECT version, note FROM schema_meta").fetchall()
-        assert note == [(2, "migrated from version 1")]
+        assert note == [(SCHEMA_VERSION, "migrated from version 1")]
 
     backup = tmp_path / "store.sqlite.bak-v1"
     conn = sqlite3.connect(backup)
@@ -386,6 +386,38 @@ def test_migration_from_v1_keeps_every_row(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM candidates").fetchone()[0] == 30
     conn.close()
 
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    assert _layout(path) == _layout(fresh)
+
+
+def _v2_store(path: Path) -> None:
+    """A schema-v2 file: the v1 file above through the v1 -> v2 migration alone."""
+    from harx.store import schema
+
+    _v1_store(path)
+    conn = sqlite3.connect(path)
+    with conn:
+        schema.MIGRATIONS[1](conn)
+        conn.execute("PRAGMA user_version = 2")
+    conn.close()
+
+
+def test_a_v2_store_is_read_as_it_is_and_migrated_to_hold_select_and_float_stages(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    _v2_store(path)
+    before = path.read_bytes()
+    with Store(path, readonly=True) as s:  # reading needs no migration: v3 only added to v2
+        assert s.schema_version == 2 and len(s.candidates()) == 30
+    assert path.read_bytes() == before
+    with Store(path) as s:
+        assert s.schema_version == SCHEMA_VERSION == 3 and len(s.candidates()) == 30
+        sel = s.add_candidate(_rec("c1k3w8a8-gapw8", stage="select"), run_id=1)
+        assert s.get_candidate(sel).stage == "select"
+        assert s.get_float_stage("k") is None
+        s.put_float_stage("k", "c8k3w8a8-gapw8", "fp", b"\x00weights", 1.5)
+        s.put_float_stage("k", "c8k3w8a8-gapw8", "fp", b"other", 2.0)  # the first one stored stays
+        assert s.get_float_stage("k") == b"\x00weights"
     fresh = tmp_path / "fresh.sqlite"
     Store(fresh).close()
     assert _layout(path) == _layout(fresh)

@@ -15,12 +15,12 @@ from harx.cli.common import err
 
 
 def _stage(e) -> str:
-    return "refine" if e.kind == "refine" else f"generation {e.generation + 1}/{e.generations}"
+    return e.stage if e.stage != "proxy" else f"generation {e.generation + 1}/{e.generations}"
 
 
 def _counters(e) -> str:
     eta = f", eta {e.eta_s / 60:.0f} min" if e.eta_s else ""
-    return f"served {e.cache_hits}, trained {e.trained}{eta}"
+    return f"served {e.cache_hits}, trained {e.trained}, float stages reused {e.float_hits}{eta}"
 
 
 class _Lines:

@@ -71,14 +71,15 @@ def front_table(front: Front, include_dominated: bool) -> Table:
     name = f" '{front.run.name}'" if front.run.name else ""
     objs = ", ".join(f"{o.name} ({o.sense})" for o in front.objectives)
     table = Table(
-        title=f"run {front.run.id}{name} on {front.dataset}: {front.stage} front over {objs} on {front.target}; "
-        f"scores on the {front.score_source}",
+        title=f"run {front.run.id}{name} on {front.dataset}: {front.stage} front over {objs} on {front.target}, "
+        f"selected on {front.selected_on}; scores on the {front.score_source} (± sd, ddof=1)",
         title_justify="left",
     )
     targets = sorted({t for p in front.all_points for t in p.costs})
     table.add_column("id")
     table.add_column("genome", no_wrap=True)
-    for col in ("acc %", "F1 %", "flash B", f"RAM B ({front.target})"):
+    ci = any(p.acc_ci95 for p in front.all_points)
+    for col in ("acc %", *(("95% CI",) if ci else ()), "F1 %", "flash B", f"RAM B ({front.target})"):
         table.add_column(col, justify="right")
     for t in targets:
         table.add_column(f"{t} ms", justify="right")
@@ -92,6 +93,7 @@ def front_table(front: Front, include_dominated: bool) -> Table:
             str(p.candidate_id),
             p.genome,
             _fmt(p.acc, ".2f", 100) + std,
+            *((f"{100 * p.acc_ci95[0]:.1f}–{100 * p.acc_ci95[1]:.1f}" if p.acc_ci95 else "–",) if ci else ()),
             _fmt(p.f1, ".2f", 100),
             _fmt(c.flash_bytes if c else None, ","),
             _fmt(c.ram_bytes if c else None, ","),

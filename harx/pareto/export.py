@@ -34,6 +34,7 @@ def front_dict(front: Front, include_dominated: bool = False) -> dict[str, Any]:
         "run": {"id": front.run.id, "name": front.run.name, "status": front.run.status},
         "dataset": front.dataset,
         "stage": front.stage,
+        "selected_on": front.selected_on,
         "scores": front.score_source,
         "target": front.target,
         "objectives": [
@@ -87,6 +88,9 @@ def to_csv(front: Front, include_dominated: bool = False) -> str:
         "f1",
         "f1_std",
         "n_repeats",
+        "acc_ci95_lo",
+        "acc_ci95_hi",
+        "selected_on",
         "weight_bytes",
     ]
     header += [f"{t}_{f}" for t in targets for f in COST_FIELDS]
@@ -105,6 +109,8 @@ def to_csv(front: Front, include_dominated: bool = False) -> str:
             p.f1,
             p.f1_std,
             p.n_repeats,
+            *(p.acc_ci95 or (None, None)),
+            front.selected_on,
             p.weight_bytes,
         ]
         for t in targets:
@@ -120,6 +126,10 @@ def _pct(value: float | None, std: float | None) -> str:
     return f"{100 * value:.2f} ± {100 * std:.2f}" if std is not None else f"{100 * value:.2f}"
 
 
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "–" if ci is None else f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}"
+
+
 def _num(value: float | None, scale: float, digits: int) -> str:
     return "–" if value is None else f"{value * scale:,.{digits}f}"
 
@@ -129,11 +139,12 @@ def to_markdown(front: Front, include_dominated: bool = False) -> str:
     energy on the front's target, and latency on the other targets, with a caption saying what was measured."""
     t = front.target
     others = [x for x in _targets(front) if x != t]
-    spread = "std over seeds" if front.stage == "refine" else "std over folds"
+    spread = "sd over seeds" if front.stage == "refine" else "sd over folds"
     head = [
         "id",
         "genome",
         f"acc % (± {spread})",
+        "95% CI (subjects)",
         "F1 %",
         "flash kB",
         f"RAM kB ({t})",
@@ -150,6 +161,7 @@ def to_markdown(front: Front, include_dominated: bool = False) -> str:
             str(p.candidate_id),
             f"`{p.genome}`",
             _pct(p.acc, p.acc_std),
+            _ci(p.acc_ci95),
             _pct(p.f1, None),
             _num(c.flash_bytes if c else None, 1e-3, 2),
             _num(c.ram_bytes if c else None, 1e-3, 2),
@@ -162,8 +174,9 @@ def to_markdown(front: Front, include_dominated: bool = False) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     objs = ", ".join(f"{o.name} ({o.sense})" for o in front.objectives)
     caption = (
-        f"Run {front.run.id} ({front.dataset}), {front.stage} stage: accuracy on the {front.score_source}. "
-        f"Non-dominated over {objs} on {t}; hypervolume {front.hypervolume:.6g} at reference "
+        f"Run {front.run.id} ({front.dataset}), {front.stage} stage: accuracy on the {front.score_source} "
+        f"(sd with ddof=1; 95% interval: subject bootstrap). Points chosen on {front.selected_on} scores, "
+        f"non-dominated over {objs} on {t}; hypervolume {front.hypervolume:.6g} at reference "
         f"{front.describe_reference()}. Costs are harx's model estimates, kB = 1,000 B."
     )
     return "\n".join(lines) + "\n\n" + caption + "\n"

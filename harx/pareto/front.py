@@ -1,8 +1,13 @@
-"""The Pareto front of a stored run: which candidates are non-dominated, and the hypervolume they span.
+"""The Pareto front of a stored run: which candidates are on it, and the hypervolume they span.
 
 A run's front is its refined one when the run holds ``ok`` refine candidates (test subjects, several
-seeds), else its proxy one (validation folds); ``Front.stage`` says which. Infeasible and failed candidates,
-and ``ok`` ones that do not fit the chosen target, are never on a front: they are counted, not placed.
+seeds), else its proxy one (validation folds); ``Front.stage`` says which. ``Front.selected_on`` says what
+chose the points: a search since the ``select`` stage (refine protocol v2) chose them on validation folds
+of the training subjects and retrained them for the test report, so every refined point it holds is on
+its front whatever its test score (``validation``); older runs kept the refined points non-dominated on
+their test scores (``test``); proxy and select fronts are non-dominated on validation scores. Infeasible
+and failed candidates, and ``ok`` ones that do not fit the chosen target, are never on a front: they are
+counted, not placed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from harx.errors import ConfigError, StoreError
 from harx.objectives import (
     SCORE_SOURCE,
     STAGE_SCORES,
+    VALIDATION_SELECTED_REFINE,
     Objective,
     Score,
     minimised,
@@ -54,7 +60,8 @@ class TargetCost:
 @dataclass(frozen=True)
 class FrontPoint:
     """One placed candidate. ``acc``/``f1`` are the stage's scores (test mean for refine, validation-fold
-    mean for proxy) as fractions; ``acc_std``/``f1_std`` their spread over ``n_repeats`` seeds or folds.
+    mean for proxy and select) as fractions; ``acc_std``/``f1_std`` their standard deviation (ddof=1) over
+    ``n_repeats`` seeds or folds; ``acc_ci95`` a 95% subject-bootstrap interval of the test accuracy.
     ``values`` holds the front's objectives in stored units, in ``Front.objectives`` order."""
 
     candidate_id: int
@@ -66,6 +73,7 @@ class FrontPoint:
     f1: float | None
     f1_std: float | None
     n_repeats: int
+    acc_ci95: tuple[float, float] | None
     weight_bytes: int | None
     costs: dict[str, TargetCost]
     values: tuple[float, ...]
@@ -86,6 +94,7 @@ class Front:
     run: RunRecord
     dataset: str
     stage: str
+    selected_on: str
     objectives: tuple[Objective, ...]
     target: str
     points: tuple[FrontPoint, ...]
@@ -146,15 +155,29 @@ def check_target(target: str) -> str:
 
 
 def _score(metrics: dict, keys: Score) -> tuple[float | None, float | None, int]:
-    """(mean, std, repeats) of one score: the stored std when there is one, else the std of the per-fold
-    list, population std (numpy's default) like the std the search stores over seeds."""
+    """(mean, std, repeats) of one score: the sample standard deviation (ddof=1) of the per-seed or per-fold
+    list, else the stored one."""
     mean = number(metrics.get(keys.mean))
     reps = metrics.get(keys.repeats)
     xs = [v for v in map(number, reps) if v is not None] if isinstance(reps, list) else []
-    std = number(metrics.get(keys.std)) if keys.std else None
-    if std is None and len(xs) >= 2:
-        std = float(np.std(xs))
+    std = float(np.std(xs, ddof=1)) if len(xs) >= 2 else (number(metrics.get(keys.std)) if keys.std else None)
     return mean, std, len(xs)
+
+
+def _interval(metrics: dict) -> tuple[float, float] | None:
+    ci = metrics.get("test_acc_ci95")
+    if isinstance(ci, list) and len(ci) == 2 and all(number(v) is not None for v in ci):
+        return float(ci[0]), float(ci[1])
+    return None
+
+
+def selected_on(stage: str, recs: list[CandidateRecord]) -> str:
+    """What chose a front's points: ``test`` for the refined front of a run before the select stage (kept
+    non-dominated on test scores), else ``validation``."""
+    if stage != "refine":
+        return "validation"
+    new = recs and all(r.train_config.get("protocol") == VALIDATION_SELECTED_REFINE for r in recs)
+    return "validation" if new else "test"
 
 
 def _target_cost(raw: dict) -> TargetCost:
@@ -189,6 +212,7 @@ def _point(rec: CandidateRecord, run_id: int, values: tuple[float, ...]) -> Fron
         f1=f1,
         f1_std=f1_std,
         n_repeats=n,
+        acc_ci95=_interval(rec.metrics),
         weight_bytes=int(wb) if wb is not None else None,
         costs={t: _target_cost(c) for t, c in sorted(rec.costs.items()) if isinstance(c, dict)},
         values=values,
@@ -203,6 +227,7 @@ class _Placed:
     run: RunRecord
     dataset: str
     stage: str
+    selected_on: str
     points: list[FrontPoint]
     n_infeasible: int
     n_failed: int
@@ -238,7 +263,8 @@ def _place(
             continue
         points.append(_point(rec, run.id, values))
     datasets = sorted({r.dataset for r in recs})
-    return _Placed(run, ", ".join(datasets), chosen, points, n_inf, n_failed, n_unplaced)
+    how = selected_on(chosen, recs)
+    return _Placed(run, ", ".join(datasets), chosen, how, points, n_inf, n_failed, n_unplaced)
 
 
 def _default_reference(placed: list[_Placed], objectives: tuple[Objective, ...]) -> list[float]:
@@ -260,7 +286,10 @@ def _finish(
     given: tuple[str, ...],
 ) -> Front:
     F = minimised(np.array([p.values for p in pl.points]), objectives)
-    mask = nondominated(F)
+    # A front chosen on validation and retrained for the report is every point: a test score may not
+    # re-choose it.
+    chosen_on_validation = pl.stage == "refine" and pl.selected_on == "validation"
+    mask = np.ones(len(F), dtype=bool) if chosen_on_validation else nondominated(F)
     order = np.lexsort(F.T[::-1])  # by the first objective as minimised, ties by the next
     front = tuple(replace(pl.points[i], on_front=True) for i in order if mask[i])
     dominated = tuple(pl.points[i] for i in order if not mask[i])
@@ -270,6 +299,7 @@ def _finish(
         run=pl.run,
         dataset=pl.dataset,
         stage=pl.stage,
+        selected_on=pl.selected_on,
         objectives=objectives,
         target=target,
         points=front,

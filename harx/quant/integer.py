@@ -26,7 +26,7 @@ class IntegerOverflow(ArithmeticError):
     """A value that the deployed C keeps in an int32 does not fit (the export bounds should prevent it)."""
 
 
-def _check_int32(v: np.ndarray, what: str) -> None:
+def check_int32(v: np.ndarray, what: str) -> None:
     if v.size and (v.max() > INT32_MAX or v.min() < INT32_MIN):
         raise IntegerOverflow(f"{what}: value range [{v.min()}, {v.max()}] exceeds int32")
 
@@ -75,14 +75,14 @@ class IntConv:
         for s in range(0, n, _CHUNK):
             cols = xp[s : s + _CHUNK][:, idx, :].reshape(-1, self.kernel * self.cin).astype(np.float64)
             acc[s : s + _CHUNK] = np.rint(cols @ w).astype(np.int64).reshape(-1, lout, self.cout)
-        _check_int32(acc, "conv accumulator")
+        check_int32(acc, "conv accumulator")
         return acc
 
     def requantize(self, acc: np.ndarray) -> np.ndarray:
         prod = acc * self.kappa
-        _check_int32(prod, "conv kappa*acc")
+        check_int32(prod, "conv kappa*acc")
         v = prod + self.lam
-        _check_int32(v, "conv kappa*acc+lambda")
+        check_int32(v, "conv kappa*acc+lambda")
         return np.clip(v >> self.shift, 0, 2**self.out_bits - 1)
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -118,7 +118,7 @@ class IntGap:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         v = x.sum(axis=1, keepdims=True) * self.m
-        _check_int32(v, "gap sum*m")
+        check_int32(v, "gap sum*m")
         return v >> self.shift
 
 
@@ -146,9 +146,9 @@ class IntLinear:
     def run(self, x: np.ndarray) -> np.ndarray:
         flat = x.reshape(x.shape[0], -1).astype(np.float64)
         acc = np.rint(flat @ self.weights.astype(np.float64).T).astype(np.int64)
-        _check_int32(acc, "linear accumulator")
+        check_int32(acc, "linear accumulator")
         out = acc + self.bias
-        _check_int32(out, "linear logits")
+        check_int32(out, "linear logits")
         return out
 
 

@@ -66,7 +66,7 @@ class InputQuant(nn.Module):
         self.backend: Backend | None = None
 
     def calibrate(self, x: torch.Tensor, percentile: float = 99.9) -> None:
-        clip = float(np.percentile(x.abs().numpy(), percentile))
+        clip = float(np.percentile(x.abs().cpu().numpy(), percentile))
         self.scale.fill_(max(clip, 1e-6) / INPUT_CODE_MAX)
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:

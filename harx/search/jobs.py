@@ -1,13 +1,17 @@
-"""Search jobs: what one executor task does for one genome, as picklable inputs and plain outcomes.
+"""Search jobs: what one executor task does, as picklable inputs and plain outcomes.
 
-A proxy job trains the genome once per subject-grouped validation fold (never on the test subjects) and
-returns the integer model's fold scores. A refine job retrains at full budget with several seeds, each
-with its own validation subjects, and scores the integer model on the test subjects.
+A job evaluates the genomes of one architecture (they differ in bit widths only), so they share each float
+pre-training (``harx.evaluate.FloatStage``): the coordinator ships the float stages the store already holds
+and keeps the new ones the job returns.
+
+- ``FoldsJob`` (stages ``proxy`` and ``select``): each genome trained once per subject-grouped fold of the
+  training subjects and scored on the held-out fold with the integer model. Never the test subjects.
+- ``RefineJob`` (stage ``refine``): each genome retrained on every training subject with several seeds and
+  scored once on the test subjects, for the report (the genomes were chosen on ``select`` scores).
 """
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,10 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from harx.errors import DataError
+from harx.objectives import VALIDATION_SELECTED_REFINE
 from harx.train.config import Execution, TrainConfig
 
-PROXY_PROTOCOL = "proxy-folds-v1"
-REFINE_PROTOCOL = "refine-seeds-v1"
+# v2: the QAT phase reseeds after the float stage, so a shared float stage gives the same model; a v2
+# refine retrains genomes chosen on select scores.
+PROTOCOLS = {"proxy": "proxy-folds-v2", "select": "select-folds-v1", "refine": VALIDATION_SELECTED_REFINE}
 
 _datasets: dict = {}
 
@@ -39,90 +45,10 @@ def dataset_for(name: str, fingerprint: str):
     return ds
 
 
-@dataclass(frozen=True)
-class ProxyJob:
-    genome: str
-    dataset: str
-    fingerprint: str
-    folds: int
-    seed: int
-    training: dict
-
-    def config(self) -> dict:
-        """What the result depends on besides genome and data: the store's cache key hashes this."""
-        return {"protocol": PROXY_PROTOCOL, "folds": self.folds, "seed": self.seed, "training": self.training}
-
-
 @dataclass
-class ProxyOutcome:
-    genome: str
-    val_acc_folds: list[float] = field(default_factory=list)
-    val_f1_folds: list[float] = field(default_factory=list)
-    weight_bytes: int = 0
-    params: int = 0
-    train_seconds: float = 0.0
-    error: str = ""
+class GenomeOutcome:
+    """One genome of a job: its metrics (and, for refine, artifact and extra), or the error."""
 
-    def metrics(self) -> dict:
-        return {
-            "val_acc": float(np.mean(self.val_acc_folds)),
-            "val_f1": float(np.mean(self.val_f1_folds)),
-            "val_acc_folds": self.val_acc_folds,
-            "val_f1_folds": self.val_f1_folds,
-            "weight_bytes": self.weight_bytes,
-            "params": self.params,
-        }
-
-
-def run_proxy(
-    job: ProxyJob, execution: Execution | None = None, on_epoch: Callable | None = None
-) -> ProxyOutcome:
-    from harx.data import subject_folds
-    from harx.evaluate import train_model
-    from harx.models import parse_genome
-    from harx.train.metrics import score
-
-    out = ProxyOutcome(job.genome)
-    t0 = time.perf_counter()
-    try:
-        ds = dataset_for(job.dataset, job.fingerprint)
-        genome = parse_genome(job.genome)
-        cfg = TrainConfig(**job.training)
-        for fold in subject_folds(ds, n_folds=job.folds, seed=job.seed):
-            trained = train_model(
-                genome, ds, fold, cfg, seed=job.seed, on_epoch=on_epoch, execution=execution
-            )
-            s = score(ds.y[fold.val], trained.int_logits(ds.X[fold.val]).argmax(axis=1), ds.n_classes)
-            out.val_acc_folds.append(s.accuracy)
-            out.val_f1_folds.append(s.macro_f1)
-            out.weight_bytes, out.params = trained.integer.weight_bytes(), trained.net.n_params()
-    except Exception as exc:  # a failed candidate is recorded and retried later, it must not end the search
-        out.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
-    out.train_seconds = time.perf_counter() - t0
-    return out
-
-
-@dataclass(frozen=True)
-class RefineJob:
-    genome: str
-    dataset: str
-    fingerprint: str
-    seeds: int
-    val_subjects: int
-    training: dict
-    artifact_root: str
-
-    def config(self) -> dict:
-        return {
-            "protocol": REFINE_PROTOCOL,
-            "seeds": self.seeds,
-            "val_subjects": self.val_subjects,
-            "training": self.training,
-        }
-
-
-@dataclass
-class RefineOutcome:
     genome: str
     metrics: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
@@ -131,57 +57,275 @@ class RefineOutcome:
     error: str = ""
 
 
+@dataclass
+class NewFloatStage:
+    """A float stage a job trained, for the coordinator to keep."""
+
+    key: str
+    arch: str
+    data: bytes
+    train_seconds: float
+
+
+@dataclass
+class JobOutcome:
+    """A job's genomes, the float stages it trained, and how many float trainings it did not do (served
+    from the store or shared between the job's genomes)."""
+
+    outcomes: list[GenomeOutcome]
+    float_stages: list[NewFloatStage] = field(default_factory=list)
+    float_hits: int = 0
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+
+
+class _Floats:
+    """The float stages of one job: the served ones, and those trained here (each once)."""
+
+    def __init__(self, served: dict[str, bytes], ds, cfg: TrainConfig, execution, on_epoch) -> None:
+        from harx.evaluate import FloatStage
+
+        self.stages = {k: FloatStage.from_bytes(v) for k, v in served.items()}
+        self.ds, self.cfg, self.execution, self.on_epoch = ds, cfg, execution, on_epoch
+        self.new: list[NewFloatStage] = []
+        self.hits = 0
+
+    def get(self, genome, split, seed: int):
+        """(the float stage, seconds spent training it here: 0 when served or shared)."""
+        from harx.evaluate import float_arch, float_key, train_float
+
+        key = float_key(genome, self.ds, split, seed, self.cfg)
+        if key in self.stages:
+            self.hits += 1
+            return self.stages[key], 0.0
+        fs = train_float(genome, self.ds, split, self.cfg, seed, self.on_epoch, self.execution)
+        self.stages[key] = fs
+        self.new.append(NewFloatStage(key, float_arch(genome), fs.to_bytes(), fs.seconds))
+        return fs, fs.seconds
+
+
+def _float_keys(genome: str, ds, seeded_splits: list, training: dict) -> list[str]:
+    from harx.evaluate import float_key
+    from harx.models import parse_genome
+
+    g, cfg = parse_genome(genome), TrainConfig(**training)
+    return [float_key(g, ds, split, seed, cfg) for seed, split in seeded_splits]
+
+
+@dataclass(frozen=True)
+class FoldsJob:
+    """``genomes`` (one architecture) on ``folds`` subject-grouped folds (``subject_folds(seed=seed)``),
+    trained with ``training``; ``float_stages`` are the stored float stages (``float_key`` -> bytes)."""
+
+    stage: str
+    genomes: tuple[str, ...]
+    dataset: str
+    fingerprint: str
+    folds: int
+    seed: int
+    training: dict
+    float_stages: dict = field(default_factory=dict, compare=False)
+
+    def config(self) -> dict:
+        """What a result depends on besides genome and data: the store's cache key hashes this."""
+        return {
+            "protocol": PROTOCOLS[self.stage],
+            "folds": self.folds,
+            "seed": self.seed,
+            "training": self.training,
+        }
+
+    def splits(self, ds) -> list:
+        from harx.data import subject_folds
+
+        return subject_folds(ds, n_folds=self.folds, seed=self.seed)
+
+    def float_keys(self, ds) -> list[str]:
+        """The float stages this job needs (one per fold), for the coordinator to look up."""
+        return _float_keys(self.genomes[0], ds, [(self.seed, f) for f in self.splits(ds)], self.training)
+
+
+def run_folds(
+    job: FoldsJob, execution: Execution | None = None, on_epoch: Callable | None = None
+) -> JobOutcome:
+    from harx.evaluate import train_model
+    from harx.models import parse_genome
+    from harx.train.metrics import score
+
+    outs = {g: GenomeOutcome(g) for g in job.genomes}
+    scores: dict[str, list] = {g: [] for g in job.genomes}
+    floats = None
+    try:
+        ds = dataset_for(job.dataset, job.fingerprint)
+        cfg = TrainConfig(**job.training)
+        floats = _Floats(job.float_stages, ds, cfg, execution, on_epoch)
+        genomes = {g: parse_genome(g) for g in job.genomes}
+        for fold in job.splits(ds):
+            fs, float_s = floats.get(genomes[job.genomes[0]], fold, job.seed)
+            floats.hits += len(genomes) - 1  # the other bit-width variants start from the same stage
+            outs[job.genomes[0]].train_seconds += float_s
+            for text, genome in genomes.items():
+                if outs[text].error:
+                    continue
+                try:
+                    tm = train_model(
+                        genome,
+                        ds,
+                        fold,
+                        cfg,
+                        job.seed,
+                        on_epoch=on_epoch,
+                        execution=execution,
+                        float_stage=fs,
+                    )
+                except Exception as exc:  # a failed candidate is recorded and retried later
+                    outs[text].error = _error(exc)
+                    continue
+                outs[text].train_seconds += tm.train_seconds
+                s = score(ds.y[fold.val], tm.int_logits(ds.X[fold.val]).argmax(axis=1), ds.n_classes)
+                scores[text].append((s.accuracy, s.macro_f1, tm.integer.weight_bytes(), tm.net.n_params()))
+    except Exception as exc:  # the data or a float stage failed: every genome of the job fails with it
+        for o in outs.values():
+            o.error = o.error or _error(exc)
+    for text, o in outs.items():
+        if not o.error:
+            acc, f1 = [v[0] for v in scores[text]], [v[1] for v in scores[text]]
+            o.metrics = {
+                "val_acc": float(np.mean(acc)),
+                "val_f1": float(np.mean(f1)),
+                "val_acc_folds": acc,
+                "val_f1_folds": f1,
+                "weight_bytes": scores[text][-1][2],
+                "params": scores[text][-1][3],
+            }
+    return JobOutcome(list(outs.values()), floats.new if floats else [], floats.hits if floats else 0)
+
+
+@dataclass(frozen=True)
+class RefineJob:
+    """``genomes`` (one architecture) retrained on every training subject (``val_subjects`` > 0 holds some
+    out for early stopping) with seeds 0..seeds-1 and scored on the test subjects."""
+
+    genomes: tuple[str, ...]
+    dataset: str
+    fingerprint: str
+    seeds: int
+    val_subjects: int
+    training: dict
+    artifact_root: str
+    float_stages: dict = field(default_factory=dict, compare=False)
+
+    def config(self) -> dict:
+        return {
+            "protocol": PROTOCOLS["refine"],
+            "seeds": self.seeds,
+            "val_subjects": self.val_subjects,
+            "training": self.training,
+        }
+
+    def splits(self, ds) -> list:
+        from harx.data import subject_split
+
+        return [subject_split(ds, n_val_subjects=self.val_subjects, seed=s) for s in range(self.seeds)]
+
+    def float_keys(self, ds) -> list[str]:
+        """The float stages this job needs (one per seed), for the coordinator to look up."""
+        return _float_keys(self.genomes[0], ds, list(enumerate(self.splits(ds))), self.training)
+
+
+def test_metrics(evals: list, ds, split, predictions: list[np.ndarray]) -> dict:
+    """The report of one genome over its seeds: test accuracy and macro-F1, mean and standard deviation
+    over seeds (ddof=1), a 95% subject-bootstrap interval of the accuracy, and per-subject counts."""
+    from harx.train.metrics import subject_bootstrap_ci, subject_correct
+
+    acc = [e.int_test.accuracy for e in evals]
+    f1 = [e.int_test.macro_f1 for e in evals]
+    subjects = ds.subject[split.test]
+    per_seed = [subject_correct(ds.y[split.test], p, subjects) for p in predictions]
+    ids = sorted(per_seed[0])
+    correct = np.array([[c[s][0] for s in ids] for c in per_seed])
+    windows = np.array([per_seed[0][s][1] for s in ids])
+    lo, hi = subject_bootstrap_ci(correct, windows)
+    ddof = 1 if len(acc) > 1 else 0
+    return {
+        "test_acc_mean": float(np.mean(acc)),
+        "test_acc_std": float(np.std(acc, ddof=ddof)),
+        "test_f1_mean": float(np.mean(f1)),
+        "test_f1_std": float(np.std(f1, ddof=ddof)),
+        "test_acc_seeds": acc,
+        "test_f1_seeds": f1,
+        "test_acc_ci95": [lo, hi],
+        "test_subjects": ids,
+        "test_subject_windows": windows.tolist(),
+        "test_subject_correct": correct.tolist(),
+        "fq_test_acc_mean": float(np.mean([e.fq_test.accuracy for e in evals])),
+        "float_test_acc_mean": float(np.mean([e.float_test.accuracy for e in evals])),
+    }
+
+
 def run_refine(
     job: RefineJob, execution: Execution | None = None, on_epoch: Callable | None = None
-) -> RefineOutcome:
-    """Seeds 0..S-1, each with its own validation subjects; the artifact kept is seed 0's (not the best
-    seed's, so the deployed model is not a pick of the luckiest run)."""
-    from harx.data import subject_split
+) -> JobOutcome:
+    """Seeds 0..S-1 of every genome; the artifact kept is seed 0's (not the best seed's, so the deployed
+    model is not a pick of the luckiest run)."""
     from harx.evaluate import evaluate, train_model
     from harx.models import parse_genome
     from harx.quant.artifact import save
 
-    out = RefineOutcome(job.genome)
-    t0 = time.perf_counter()
+    outs = {g: GenomeOutcome(g) for g in job.genomes}
+    floats = None
     try:
         ds = dataset_for(job.dataset, job.fingerprint)
-        genome = parse_genome(job.genome)
         cfg = TrainConfig(**job.training)
-        evals, confusion = [], None
-        for seed in range(job.seeds):
-            split = subject_split(ds, n_val_subjects=job.val_subjects, seed=seed)
-            trained = train_model(genome, ds, split, cfg, seed=seed, on_epoch=on_epoch, execution=execution)
-            ev = evaluate(trained, ds, split)
-            evals.append(ev)
-            confusion = ev.int_test.confusion if confusion is None else confusion + ev.int_test.confusion
-            if seed == 0:
-                extra = {"confusion_test": ev.int_test.confusion.tolist(), "history": ev.history}
-                art = trained.artifact(ds, ev.metrics(), cfg, extra)
-                out.artifact_path = str(save(art, Path(job.artifact_root) / f"{genome.text()}-refine-s0"))
-        acc = [e.int_test.accuracy for e in evals]
-        f1 = [e.int_test.macro_f1 for e in evals]
-        out.metrics = {
-            "test_acc_mean": float(np.mean(acc)),
-            "test_acc_std": float(np.std(acc)),
-            "test_f1_mean": float(np.mean(f1)),
-            "test_f1_std": float(np.std(f1)),
-            "test_acc_seeds": acc,
-            "test_f1_seeds": f1,
-            "fq_test_acc_mean": float(np.mean([e.fq_test.accuracy for e in evals])),
-            "float_test_acc_mean": float(np.mean([e.float_test.accuracy for e in evals])),
-            "weight_bytes": evals[0].weight_bytes,
-            "params": evals[0].params,
-            "macs": evals[0].macs,
-        }
-        if job.val_subjects:
-            out.metrics["val_acc_mean"] = float(np.mean([e.int_val.accuracy for e in evals]))
-        out.extra = {
-            "confusion_test": confusion.tolist(),
-            "history": evals[0].history,
-            "input": {"channels": ds.n_channels, "length": ds.window, "classes": ds.n_classes},
-            "class_names": list(ds.class_names),
-        }
+        floats = _Floats(job.float_stages, ds, cfg, execution, on_epoch)
+        genomes = {g: parse_genome(g) for g in job.genomes}
+        runs: dict[str, list] = {g: [] for g in job.genomes}
+        splits = job.splits(ds)
+        for seed, split in enumerate(splits):
+            fs, float_s = floats.get(genomes[job.genomes[0]], split, seed)
+            floats.hits += len(genomes) - 1
+            outs[job.genomes[0]].train_seconds += float_s
+            for text, genome in genomes.items():
+                o = outs[text]
+                if o.error:
+                    continue
+                try:
+                    tm = train_model(
+                        genome, ds, split, cfg, seed, on_epoch=on_epoch, execution=execution, float_stage=fs
+                    )
+                    ev = evaluate(tm, ds, split)
+                except Exception as exc:
+                    o.error = _error(exc)
+                    continue
+                o.train_seconds += tm.train_seconds
+                runs[text].append((ev, tm.int_logits(ds.X[split.test]).argmax(axis=1)))
+                if seed == 0:
+                    extra = {"confusion_test": ev.int_test.confusion.tolist(), "history": ev.history}
+                    art = tm.artifact(ds, ev.metrics(), cfg, extra)
+                    o.artifact_path = str(save(art, Path(job.artifact_root) / f"{text}-refine-s0"))
+        for text, o in outs.items():
+            if o.error:
+                continue
+            evals = [ev for ev, _ in runs[text]]
+            confusion = sum(ev.int_test.confusion for ev in evals)
+            o.metrics = {
+                **test_metrics(evals, ds, splits[0], [p for _, p in runs[text]]),
+                "weight_bytes": evals[0].weight_bytes,
+                "params": evals[0].params,
+                "macs": evals[0].macs,
+            }
+            if job.val_subjects:
+                o.metrics["val_acc_mean"] = float(np.mean([e.int_val.accuracy for e in evals]))
+            o.extra = {
+                "confusion_test": confusion.tolist(),
+                "confusion_seeds": len(evals),
+                "history": evals[0].history,
+                "input": {"channels": ds.n_channels, "length": ds.window, "classes": ds.n_classes},
+                "class_names": list(ds.class_names),
+            }
     except Exception as exc:
-        out.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
-    out.train_seconds = time.perf_counter() - t0
-    return out
+        for o in outs.values():
+            o.error = o.error or _error(exc)
+    return JobOutcome(list(outs.values()), floats.new if floats else [], floats.hits if floats else 0)

@@ -1,8 +1,9 @@
-"""Refine: which proxy candidates to retrain at the full budget, and the jobs that retrain them.
+"""Which proxy candidates go on to the refine budget.
 
-The proxy front is noisy (short training on folds), so refine retrains first the front of the score
-against the first cost, then the candidates the proxy cannot tell from it (``near_front``), then the rest
-of the front spread along the first cost, up to ``refine.max_points``.
+The proxy front is noisy (short training on folds), so the ``select`` stage scores, at the refine budget on
+subject-grouped folds, first the front of the score against the first cost, then the candidates the proxy
+cannot tell from it (``near_front``), then the rest of the front spread along the first cost, up to
+``refine.max_points``; the reported front is chosen on those scores (``harx.search.study.Study.select``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from harx.objectives import nondominated, recipe_objective
-from harx.search.jobs import RefineJob
 from harx.search.recipe import Recipe
 from harx.store import CandidateRecord
 
@@ -120,11 +120,3 @@ def picks_for(
     r = recipe.refine
     near = near_front(feasible, primary_objectives(recipe.objectives), recipe.target, r.band_points)
     return refine_picks(front, recipe.objectives, recipe.target, r.max_points, near)
-
-
-def refine_job(recipe: Recipe, genome: str, dataset: str, fingerprint: str, artifact_root: str) -> RefineJob:
-    """The job that retrains ``genome`` with the recipe's refine settings."""
-    r = recipe.refine
-    return RefineJob(
-        genome, dataset, fingerprint, r.seeds, r.val_subjects, r.training.as_dict(), artifact_root
-    )

@@ -11,22 +11,22 @@ import dataclasses
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from harx import __version__
 from harx.data import load_dataset
 from harx.errors import ConfigError, StoreError
-from harx.evaluate import genome_costs
-from harx.models.genome import Genome
+from harx.evaluate import float_arch, genome_costs
+from harx.models.genome import Genome, parse_genome
 from harx.paths import artifacts_dir
 from harx.search.encoding import Encoding
 from harx.search.executors import make_executor
-from harx.search.jobs import ProxyJob, ProxyOutcome, RefineJob, RefineOutcome, run_proxy, run_refine
+from harx.search.jobs import FoldsJob, GenomeOutcome, RefineJob, run_folds, run_refine
 from harx.search.problem import infeasible_reason, make_algorithm, objective_values
 from harx.search.recipe import EXECUTORS, ExecutorSettings, Recipe, recipe_from_stored
-from harx.search.refine import front_of, picks_for, refine_job
+from harx.search.refine import front_of, picks_for
 from harx.store import CandidateRecord, RunStats, Store, config_hash, genome_hash
 from harx.train.config import Execution
 
@@ -35,7 +35,7 @@ from harx.train.config import Execution
 class Event:
     """Progress of a search, for a progress display: one per candidate, epoch or phase change."""
 
-    kind: str  # "generation", "candidate", "epoch", "refine"
+    kind: str  # "generation", "candidate" (one finished or served), "epoch"
     generation: int = 0
     generations: int = 0
     done: int = 0
@@ -45,23 +45,35 @@ class Event:
     trained: int = 0
     eta_s: float | None = None
     detail: str = ""
+    float_hits: int = 0
+    stage: str = "proxy"  # "proxy", "select" or "refine"
 
 
 @dataclass
 class SearchResult:
+    """A finished search. ``selected`` are the genomes chosen on training subjects (the non-dominated
+    ``select`` scores: subject-grouped folds at the refine budget), ``front`` the same genomes retrained on
+    every training subject and scored once on the test subjects: the reported front."""
+
     run_id: int
     store_path: str
     proxy_front: list[CandidateRecord]
-    refined: list[CandidateRecord]
-    front: list[CandidateRecord]  # the reported front: non-dominated refined candidates
+    selected: list[CandidateRecord]
+    front: list[CandidateRecord]
     stats: RunStats
     wall_seconds: float
     objectives: tuple[str, ...]
     target: str
     # This call only: evaluations served from the store (a genome met again counts again; a resume counts
-    # what the same run stored before it stopped, which ``stats`` counts as trained) and trainings.
+    # what the same run stored before it stopped, which ``stats`` counts as trained), trainings, float
+    # stages not trained (served from the store or shared by bit-width variants) and seconds per stage.
     served_now: int = 0
     trained_now: int = 0
+    float_cache_hits: int = 0
+    float_trained: tuple[str, ...] = ()
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    selected_on = "validation"
 
     def to_json(self) -> dict:
         def point(c: CandidateRecord) -> dict:
@@ -69,15 +81,18 @@ class SearchResult:
             return {
                 "id": c.id,
                 "genome": c.genome,
+                "stage": c.stage,
                 **{
                     k: c.metrics.get(k)
                     for k in (
                         "test_acc_mean",
                         "test_acc_std",
+                        "test_acc_ci95",
                         "test_f1_mean",
                         "test_f1_std",
                         "val_acc",
                         "val_f1",
+                        "weight_bytes",
                     )
                     if k in c.metrics
                 },
@@ -91,15 +106,20 @@ class SearchResult:
             "store": self.store_path,
             "objectives": list(self.objectives),
             "target": self.target,
+            "selected_on": self.selected_on,
             "wall_seconds": round(self.wall_seconds, 1),
+            "stage_seconds": {k: round(v, 1) for k, v in self.stage_seconds.items()},
             "candidates": self.stats.n_candidates,
             "trained": self.stats.n_trained,
             "cache_hits": self.stats.cache_hits,
             "served_now": self.served_now,
             "trained_now": self.trained_now,
+            "float_cache_hits": self.float_cache_hits,
+            "float_trained": len(self.float_trained),
             "failed": self.stats.n_failed,
             "infeasible": self.stats.n_infeasible,
             "front": [point(c) for c in self.front],
+            "selected": [point(c) for c in self.selected],
             "proxy_front": [point(c) for c in self.proxy_front],
         }
 
@@ -120,18 +140,36 @@ class Study:
         self.ds = load_dataset(recipe.dataset)
         self.enc = Encoding(recipe.space, self.ds.n_channels, self.ds.window)
         self.executor = make_executor(recipe.executor, execution)
-        self.hits = self.trained = 0
+        self.hits = self.trained = self.float_hits = 0
+        self.float_trained: list[str] = []  # keys of the float stages this call trained
         self.trained_seconds = 0.0
+        self.stage_seconds: dict[str, float] = {}
 
-    # ---- one generation --------------------------------------------------------------------------------
+    # ---- evaluating candidates -----------------------------------------------------------------------------
     def _costs(self, genome: Genome) -> dict:
         return {t: c.summary() for t, c in genome_costs(genome, self.ds, self.recipe.targets).items()}
 
-    def _proxy_job(self, genome: Genome) -> ProxyJob:
-        p = self.recipe.proxy
-        return ProxyJob(
-            genome.text(), self.ds.name, self.ds.fingerprint, p.folds, self.recipe.seed, p.training.as_dict()
-        )
+    def _job(self, stage: str, genomes: tuple[str, ...], with_floats: bool = False):
+        """The job of ``stage`` for ``genomes`` (one architecture), with the stored float stages it needs."""
+        r, ds = self.recipe, self.ds
+        if stage == "proxy":
+            job = FoldsJob(
+                stage, genomes, ds.name, ds.fingerprint, r.proxy.folds, r.seed, r.proxy.training.as_dict()
+            )
+        elif stage == "select":
+            job = FoldsJob(
+                stage, genomes, ds.name, ds.fingerprint, r.refine.folds, r.seed, r.refine.training.as_dict()
+            )
+        else:
+            root = str(artifacts_dir() / ds.name)
+            f = r.refine
+            job = RefineJob(
+                genomes, ds.name, ds.fingerprint, f.seeds, f.val_subjects, f.training.as_dict(), root
+            )
+        if not with_floats:
+            return job
+        found = {k: d for k in job.float_keys(ds) if (d := self.store.get_float_stage(k)) is not None}
+        return dataclasses.replace(job, float_stages=found)
 
     def _record(
         self, genome: str, stage: str, config: dict, costs: dict, status: str, **kw
@@ -157,11 +195,11 @@ class Study:
         self.hits += 1
         return hit
 
-    def _infeasible(self, text: str, job: ProxyJob, costs: dict, reason: str, gen: int) -> CandidateRecord:
+    def _infeasible(self, text: str, config: dict, costs: dict, reason: str, gen: int) -> CandidateRecord:
         """Infeasibility depends on the recipe's target and constraints, so its record is keyed on them too:
         a looser recipe later trains the genome instead of being served this verdict."""
         config = {
-            **job.config(),
+            **config,
             "feasibility": {"target": self.recipe.target, "constraints": self.recipe.constraints},
         }
         hit = self.store.lookup(genome_hash(text), self.ds.fingerprint, config_hash(config), "proxy")
@@ -171,96 +209,88 @@ class Study:
         rec.id = self.store.add_candidate(rec, self.run_id, gen)
         return rec
 
-    def evaluate_generation(self, genomes: list[Genome], gen: int) -> list[CandidateRecord | None]:
-        """Records for ``genomes`` (None for a failed evaluation), training only what the store lacks."""
+    def evaluate(self, stage: str, costs: dict[str, dict], gen: int) -> dict[str, CandidateRecord | None]:
+        """Records of ``stage`` for the genomes of ``costs`` (genome text -> its costs), None for a failed
+        evaluation: served from the store where it holds them, else trained in jobs of one architecture
+        each; ``gen`` is the proxy generation (-1 for select and refine)."""
+        generations = self.recipe.search.generations
+
+        def label(done: int, total: int) -> Event:
+            return Event("candidate", max(gen, 0), generations, done, total)
+
+        config = self._job(stage, ()).config()
         results: dict[str, CandidateRecord | None] = {}
-        pending = {}
-        total = len({g.text() for g in genomes})
-        for g in genomes:
-            text = g.text()
-            if text in results or text in pending:
-                continue
-            job = self._proxy_job(g)
-            costs = self._costs(g)
-            reason = infeasible_reason(costs, self.recipe)
+        pending: dict[str, list[str]] = {}
+        total = len(costs)
+
+        def emit(genome: str = "", detail: str = "", kind: str = "candidate") -> None:
+            e = label(len(results), total)
+            e.kind, e.stage, e.genome, e.detail = kind, stage, genome, detail
+            e.cache_hits, e.trained, e.float_hits = self.hits, self.trained, self.float_hits
+            per = self.trained_seconds / self.trained if self.trained else None
+            e.eta_s = None if per is None or stage != "proxy" else per * max(total - len(results), 0)
+            self.on_event(e)
+
+        for text, c in costs.items():
+            reason = infeasible_reason(c, self.recipe) if stage == "proxy" else ""
             if reason:
-                results[text] = self._infeasible(text, job, costs, reason, gen)
-                self._emit("candidate", gen, len(results), total, text, f"infeasible: {reason}")
+                results[text] = self._infeasible(text, config, c, reason, gen)
+                emit(text, f"infeasible: {reason}")
                 continue
-            hit = self.store.lookup(
-                genome_hash(text), self.ds.fingerprint, config_hash(job.config()), "proxy"
-            )
+            hit = self.store.lookup(genome_hash(text), self.ds.fingerprint, config_hash(config), stage)
             if hit is not None:
-                results[text] = self._serve(hit, costs, gen)
-                self._emit(
-                    "candidate", gen, len(results), total, text, f"served from the store, {_score(hit)}"
-                )
+                results[text] = self._serve(hit, c, gen)
+                emit(text, f"served from the store, {_score(hit)}")
             else:
-                pending[text] = (g, job, costs)
+                pending.setdefault(float_arch(parse_genome(text)), []).append(text)
 
         def on_epoch(log):
-            self._emit(
-                "epoch",
-                gen,
-                len(results),
-                total,
-                detail=f"{log.phase} epoch {log.epoch + 1} {log.scores_text()}",
-            )
+            emit(detail=f"{log.phase} epoch {log.epoch + 1} {log.scores_text()}", kind="epoch")
 
-        jobs = [job for _, job, _ in pending.values()]
-        for job, outcome in self.executor.map(run_proxy, jobs, on_epoch):
-            rec = self._store_proxy(job, pending[job.genome][2], outcome, gen)
-            results[job.genome] = rec
-            detail = f"trained in {outcome.train_seconds:.0f} s, " + (_score(rec) if rec else "failed")
-            self._emit("candidate", gen, len(results), total, job.genome, detail)
-        return [results[g.text()] for g in genomes]
+        jobs = [self._job(stage, tuple(group), with_floats=True) for group in pending.values()]
+        run = run_folds if stage in ("proxy", "select") else run_refine
+        t0 = time.perf_counter()
+        for _, out in self.executor.map(run, jobs, on_epoch):
+            for fs in out.float_stages:
+                self.store.put_float_stage(fs.key, fs.arch, self.ds.fingerprint, fs.data, fs.train_seconds)
+                self.float_trained.append(fs.key)
+            self.float_hits += out.float_hits
+            for o in out.outcomes:
+                results[o.genome] = rec = self._store(stage, config, costs[o.genome], o, gen)
+                emit(o.genome, f"trained in {o.train_seconds:.0f} s, " + (_score(rec) if rec else "failed"))
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - t0
+        return results
 
-    def _store_proxy(self, job: ProxyJob, costs: dict, out: ProxyOutcome, gen: int):
+    def _store(self, stage: str, config: dict, costs: dict, out: GenomeOutcome, gen: int):
         self.trained += 1
         self.trained_seconds += out.train_seconds
         if out.error:
             rec = self._record(
-                job.genome,
-                "proxy",
-                job.config(),
-                costs,
-                "failed",
-                error=out.error,
-                train_seconds=out.train_seconds,
+                out.genome, stage, config, costs, "failed", error=out.error, train_seconds=out.train_seconds
             )
             self.store.add_candidate(rec, self.run_id, gen)
             return None
         rec = self._record(
-            job.genome,
-            "proxy",
-            job.config(),
+            out.genome,
+            stage,
+            config,
             costs,
             "ok",
-            metrics=out.metrics(),
+            metrics=out.metrics,
+            extra=out.extra,
             train_seconds=out.train_seconds,
+            artifact_path=out.artifact_path,
         )
         rec.id = self.store.add_candidate(rec, self.run_id, gen)
         return rec
 
-    def _emit(self, kind: str, gen: int, done: int, total: int, genome: str = "", detail: str = "") -> None:
-        """An event; ``genome`` is set when that candidate's evaluation has just finished."""
-        per = self.trained_seconds / self.trained if self.trained else None
-        self.on_event(
-            Event(
-                kind,
-                gen,
-                self.recipe.search.generations,
-                done,
-                total,
-                genome,
-                self.hits,
-                self.trained,
-                None if per is None else per * max(total - done, 0),
-                detail,
-            )
-        )
-
     # ---- the loop ----------------------------------------------------------------------------------------
+    def evaluate_generation(self, genomes: list[Genome], gen: int) -> list[CandidateRecord | None]:
+        """Proxy records for ``genomes`` (None for a failed evaluation), training only what the store lacks."""
+        costs = {g.text(): self._costs(g) for g in genomes}
+        got = self.evaluate("proxy", costs, gen)
+        return [got[g.text()] for g in genomes]
+
     def run_nsga2(self) -> None:
         from pymoo.core.evaluator import Evaluator
         from pymoo.problems.static import StaticProblem
@@ -269,14 +299,14 @@ class Study:
         gen = 0
         while algo.has_next():
             pop = algo.ask()
-            self._emit("generation", gen, 0, len(pop))
+            self.on_event(Event("generation", gen, self.recipe.search.generations, 0, len(pop)))
             genomes = [self.enc.decode(x) for x in pop.get("X")]
             F, G = objective_values(self.evaluate_generation(genomes, gen), self.recipe)
             Evaluator().eval(StaticProblem(problem, F=F, G=G), pop)
             algo.tell(infills=pop)
             gen += 1
 
-    # ---- refine --------------------------------------------------------------------------------------------
+    # ---- select and refine ---------------------------------------------------------------------------------
     def feasible_proxy(self) -> list[CandidateRecord]:
         return [
             r
@@ -284,80 +314,18 @@ class Study:
             if not infeasible_reason(r.costs, self.recipe)
         ]
 
-    def refine(self, front: list[CandidateRecord], feasible: list[CandidateRecord]) -> list[CandidateRecord]:
-        """Retrain what ``harx.search.refine.picks_for`` picks, serving what the store already holds."""
+    def select(self, front: list[CandidateRecord], feasible: list[CandidateRecord]) -> list[CandidateRecord]:
+        """Score what ``picks_for`` picks on subject-grouped folds at the refine budget (stage ``select``) and
+        return the non-dominated ones by those scores: the front, chosen on training subjects only."""
         picks = picks_for(self.recipe, front, feasible)
-        root = str(artifacts_dir() / self.ds.name)
-        refined = []
-        pending = {}
-        for cand in picks:
-            job = refine_job(self.recipe, cand.genome, self.ds.name, self.ds.fingerprint, root)
-            hit = self.store.lookup(
-                cand.genome_hash, self.ds.fingerprint, config_hash(job.config()), "refine"
-            )
-            if hit is None:
-                pending[cand.genome] = (job, cand)
-                continue
-            self.store.link(self.run_id, hit.id, -1, cache_hit=True)
-            self.hits += 1
-            refined.append(hit)
-            self._refine_event(len(refined), len(picks), cand.genome, f"served from the store, {_score(hit)}")
+        got = self.evaluate("select", {c.genome: c.costs for c in picks}, -1)
+        scored = [r for r in got.values() if r is not None]
+        return front_of(scored, self.recipe.objectives, self.recipe.target)
 
-        def on_epoch(log):
-            self._refine_event(
-                len(refined), len(picks), "", f"{log.phase} epoch {log.epoch + 1} {log.scores_text()}"
-            )
-
-        for job, out in self.executor.map(run_refine, [job for job, _ in pending.values()], on_epoch):
-            rec = self._store_refine(pending[job.genome][1], job, out)
-            refined.append(rec)
-            detail = f"trained in {out.train_seconds:.0f} s, " + (_score(rec) if rec else "failed")
-            self._refine_event(len(refined), len(picks), job.genome, detail)
-        return [x for x in refined if x is not None]
-
-    def _refine_event(self, done: int, total: int, genome: str, detail: str) -> None:
-        self.on_event(
-            Event(
-                "refine",
-                done=done,
-                total=total,
-                genome=genome,
-                cache_hits=self.hits,
-                trained=self.trained,
-                detail=detail,
-            )
-        )
-
-    def _store_refine(self, cand: CandidateRecord, job: RefineJob, out: RefineOutcome):
-        self.trained += 1
-        if out.error:
-            self.store.add_candidate(
-                self._record(
-                    cand.genome,
-                    "refine",
-                    job.config(),
-                    cand.costs,
-                    "failed",
-                    error=out.error,
-                    train_seconds=out.train_seconds,
-                ),
-                self.run_id,
-                -1,
-            )
-            return None
-        rec = self._record(
-            cand.genome,
-            "refine",
-            job.config(),
-            cand.costs,
-            "ok",
-            metrics=out.metrics,
-            extra=out.extra,
-            train_seconds=out.train_seconds,
-            artifact_path=out.artifact_path,
-        )
-        rec.id = self.store.add_candidate(rec, self.run_id, -1)
-        return rec
+    def refine(self, selected: list[CandidateRecord]) -> list[CandidateRecord]:
+        """Retrain the selected genomes on every training subject and score them once on the test subjects."""
+        got = self.evaluate("refine", {c.genome: c.costs for c in selected}, -1)
+        return [got[c.genome] for c in selected if got.get(c.genome) is not None]
 
 
 def _score(rec: CandidateRecord) -> str:
@@ -370,16 +338,23 @@ def _score(rec: CandidateRecord) -> str:
     return rec.status
 
 
-def versions() -> dict[str, str]:
+def versions(recipe: Recipe, execution: Execution) -> dict[str, str]:
+    """The software and where it ran: a run's scores depend on them (training is deterministic on one
+    machine, but other CPU kernels sum in another order)."""
     import pymoo
     import torch
 
+    dask = recipe.executor.kind == "dask"
     return {
         "harx": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "pymoo": pymoo.__version__,
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+        "threads": str(recipe.executor.threads_per_worker if dask else execution.threads),
+        "device": "cpu" if dask else execution.device,
+        "executor": recipe.executor.kind,
     }
 
 
@@ -392,18 +367,22 @@ def run(
     on_event: Callable[[Event], None] | None = None,
     run_id: int | None = None,
 ) -> SearchResult:
-    """Run (or, with ``run_id``, resume) a search; returns the refined front. ``execution`` applies to the
-    local executor (default 2 threads). KeyboardInterrupt marks the run interrupted and propagates."""
+    """Run (or, with ``run_id``, resume) a search: NSGA-II on the proxy, then ``select`` (picks scored on
+    folds at the refine budget; the front chosen on them) and ``refine`` (the chosen genomes retrained and
+    scored on the test subjects). ``execution`` applies to the local executor (default 2 threads).
+    KeyboardInterrupt marks the run interrupted and propagates."""
     t0 = time.perf_counter()
+    execution = execution or Execution()
     if run_id is None:
-        run_id = store.create_run(recipe.to_dict(), recipe.seed, recipe.name, versions()).id
+        run_id = store.create_run(recipe.to_dict(), recipe.seed, recipe.name, versions(recipe, execution)).id
     study = None
     try:
-        study = Study(recipe, store, run_id, execution or Execution(), on_event)
+        study = Study(recipe, store, run_id, execution, on_event)
         study.run_nsga2()
         feasible = study.feasible_proxy()
         proxy_front = front_of(feasible, recipe.objectives, recipe.target)
-        refined = study.refine(proxy_front, feasible) if refine else []
+        selected = study.select(proxy_front, feasible) if refine else []
+        front = study.refine(selected) if refine else []
     except KeyboardInterrupt:
         store.finish_run(run_id, "interrupted", "stopped by the user; resume with harx search --resume")
         raise
@@ -414,12 +393,11 @@ def run(
         if study is not None:
             study.executor.close()
     store.finish_run(run_id, "done")
-    front = front_of(refined, recipe.objectives, recipe.target) if refined else []
     return SearchResult(
         run_id,
         str(store.path),
         proxy_front,
-        refined,
+        selected,
         front,
         store.run_stats(run_id),
         time.perf_counter() - t0,
@@ -427,6 +405,9 @@ def run(
         recipe.target,
         served_now=study.hits,
         trained_now=study.trained,
+        float_cache_hits=study.float_hits,
+        float_trained=tuple(study.float_trained),
+        stage_seconds=study.stage_seconds,
     )
 
 

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-STAGES = ("proxy", "refine")
+STAGES = ("proxy", "select", "refine")
 STATUSES = ("ok", "infeasible", "failed")
 # Statuses that are final for a cache key: served by `Store.lookup`, unique per key. A failed
 # evaluation is kept as history but retried, so it is neither served nor unique.

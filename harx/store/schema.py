@@ -9,7 +9,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# The oldest layout today's queries read unchanged (v3 only added a stage and the float-stage table), so a
+# read-only command reads such a store without migrating it.
+READABLE_FROM = 2
 
 # Kept in the layout it has after the v1 -> v2 migration (v2 columns appended), so that a migrated file and a
 # fresh one have identical columns.
@@ -34,7 +37,7 @@ _CANDIDATES = """CREATE TABLE {name} (
     dataset_fingerprint TEXT NOT NULL,
     train_config_hash TEXT NOT NULL,
     train_config TEXT NOT NULL DEFAULT '{{}}',
-    stage TEXT NOT NULL CHECK (stage IN ('proxy', 'refine')),
+    stage TEXT NOT NULL CHECK (stage IN ({stages})),
     status TEXT NOT NULL CHECK (status IN ('ok', 'infeasible', 'failed')),
     error TEXT NOT NULL DEFAULT '',
     infeasible_reason TEXT NOT NULL DEFAULT '',
@@ -45,6 +48,17 @@ _CANDIDATES = """CREATE TABLE {name} (
     extra TEXT NOT NULL DEFAULT '{{}}',
     created_at TEXT NOT NULL,
     harx_version TEXT NOT NULL DEFAULT ''
+)"""
+
+# A float pre-training result shared by the bit-width variants of one architecture (harx.evaluate.FloatStage):
+# torch-serialized tensors, numbers and strings, keyed by harx.evaluate.float_key.
+_FLOAT_STAGES = """CREATE TABLE float_stages (
+    key TEXT PRIMARY KEY,
+    arch TEXT NOT NULL,
+    dataset_fingerprint TEXT NOT NULL,
+    data BLOB NOT NULL,
+    train_seconds REAL NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
 )"""
 
 _RUN_CANDIDATES = """CREATE TABLE run_candidates (
@@ -74,9 +88,20 @@ _INDEXES = (
 )
 
 
+_V2_STAGES = "'proxy', 'refine'"
+_STAGES = "'proxy', 'select', 'refine'"
+
+
 def create(conn: sqlite3.Connection) -> None:
     """Lay out an empty file at the current version (inside the caller's transaction)."""
-    for sql in (_RUNS, _CANDIDATES.format(name="candidates"), _RUN_CANDIDATES, _SCHEMA_META, *_INDEXES):
+    for sql in (
+        _RUNS,
+        _CANDIDATES.format(name="candidates", stages=_STAGES),
+        _RUN_CANDIDATES,
+        _SCHEMA_META,
+        _FLOAT_STAGES,
+        *_INDEXES,
+    ):
         conn.execute(sql)
 
 
@@ -92,7 +117,7 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     ):
         conn.execute(f"ALTER TABLE runs ADD COLUMN {col}")
     # Dropping columns and changing constraints needs SQLite's rebuild: new table, copy, drop, rename.
-    conn.execute(_CANDIDATES.format(name="candidates_v2"))
+    conn.execute(_CANDIDATES.format(name="candidates_v2", stages=_V2_STAGES))
     conn.execute(
         """INSERT INTO candidates_v2 (id, genome, genome_hash, dataset, dataset_fingerprint, train_config_hash,
                stage, status, error, infeasible_reason, metrics, costs, train_seconds, artifact_path, created_at)
@@ -114,5 +139,17 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """v3 adds the ``select`` stage (candidates scored on subject-grouped folds at the refine budget, the
+    scores a reported front is chosen on) and the ``float_stages`` table."""
+    conn.execute(_CANDIDATES.format(name="candidates_v3", stages=_STAGES))
+    conn.execute("INSERT INTO candidates_v3 SELECT * FROM candidates")
+    conn.execute("DROP TABLE candidates")
+    conn.execute("ALTER TABLE candidates_v3 RENAME TO candidates")
+    for sql in _INDEXES[:2]:
+        conn.execute(sql)
+    conn.execute(_FLOAT_STAGES)
+
+
 # MIGRATIONS[v] turns a version-v file into a version-(v + 1) file, inside the caller's transaction.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}

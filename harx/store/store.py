@@ -157,7 +157,7 @@ class Store:
         if version == 0 and not self._create:
             raise StoreError(f"{self.path}: no candidate store here (an empty file)")
         if self.readonly:
-            if version < schema.SCHEMA_VERSION:
+            if version < schema.READABLE_FROM:
                 raise StoreError(
                     f"{self.path}: store schema version {version} is older than version "
                     f"{schema.SCHEMA_VERSION}; a read-only command cannot migrate it (a writing one, such as "
@@ -515,6 +515,30 @@ class Store:
             return problems
 
         return self._guarded(run)
+
+    # ---- float stages ------------------------------------------------------------------------------------
+
+    def get_float_stage(self, key: str) -> bytes | None:
+        """The float stage stored under ``key`` (``harx.evaluate.float_key``), or None."""
+        rows = self._query("SELECT data FROM float_stages WHERE key = ?", (key,))
+        return bytes(rows[0]["data"]) if rows else None
+
+    def float_stage_keys(self) -> set[str]:
+        return {r["key"] for r in self._query("SELECT key FROM float_stages")}
+
+    def put_float_stage(
+        self, key: str, arch: str, fingerprint: str, data: bytes, train_seconds: float
+    ) -> None:
+        """Keep a float stage (the first one stored under a key stays: equal keys hold equal stages)."""
+
+        def tx(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR IGNORE INTO float_stages (key, arch, dataset_fingerprint, data, train_seconds, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, arch, fingerprint, sqlite3.Binary(data), train_seconds, _now()),
+            )
+
+        self._transaction(tx)
 
     @property
     def schema_version(self) -> int:

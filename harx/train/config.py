@@ -24,6 +24,9 @@ class TrainConfig:
     augment_noise: float = 0.02  # Gaussian noise in normalized units; 0 disables
     exit_loss_weight: float = 1.0  # weight of each early-exit head's loss (networks with exits only)
     backend: str = "torch"
+    schedule: str = "cosine"  # learning rate per phase: cosine decay per epoch, or one-cycle per step
+
+    SCHEDULES = ("cosine", "onecycle")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -34,6 +37,10 @@ class TrainConfig:
                 raise ConfigError(f"training setting '{f.name}' must be a non-negative number, got {v!r}")
         if self.batch_size < 1:
             raise ConfigError("training setting 'batch_size' must be at least 1")
+        if self.schedule not in self.SCHEDULES:
+            raise ConfigError(
+                f"training setting 'schedule' must be one of {', '.join(self.SCHEDULES)}, not {self.schedule!r}"
+            )
         if self.epochs_float + self.epochs_qat < 1:
             raise ConfigError("training settings 'epochs_float' + 'epochs_qat' must be at least 1")
 
@@ -51,10 +58,28 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Execution:
-    """Where a training runs: torch CPU threads. Not a training setting: it never enters a cache key."""
+    """Where a training runs: torch CPU threads and the device (``cpu``, ``cuda`` or ``auto``: cuda when
+    torch sees a GPU). Not a training setting: it never enters a cache key. A GPU sums in another order,
+    so its scores can differ from the CPU's in the last digits."""
 
     threads: int = 2
+    device: str = "cpu"
+
+    DEVICES = ("cpu", "cuda", "auto")
 
     def __post_init__(self) -> None:
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise ConfigError(f"threads must be a whole number of at least 1, got {self.threads!r}")
+        if self.device not in self.DEVICES:
+            raise ConfigError(f"--device must be one of {', '.join(self.DEVICES)}, not {self.device!r}")
+
+    @property
+    def torch_device(self) -> str:
+        """The torch device to train on; ConfigError for ``cuda`` without a GPU."""
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--device cuda: torch sees no GPU here (use cpu or auto)")
+        return self.device

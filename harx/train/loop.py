@@ -37,14 +37,14 @@ def norm_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
-def split_tensors(ds, split) -> SplitTensors:
-    """Normalization statistics come from the training windows of ``split`` only."""
+def split_tensors(ds, split, device: torch.device | str = "cpu") -> SplitTensors:
+    """Normalization statistics come from the training windows of ``split`` only; tensors on ``device``."""
     xtr = ds.X[split.train]
     mean, std = norm_stats(xtr)
     return SplitTensors(
-        normalize(torch.from_numpy(xtr), mean, std),
-        torch.from_numpy(ds.y[split.train].astype(np.int64)),
-        normalize(torch.from_numpy(ds.X[split.val]), mean, std),
+        normalize(torch.from_numpy(xtr), mean, std).to(device),
+        torch.from_numpy(ds.y[split.train].astype(np.int64)).to(device),
+        normalize(torch.from_numpy(ds.X[split.val]), mean, std).to(device),
         ds.y[split.val].astype(np.int64),
         mean,
         std,
@@ -94,14 +94,17 @@ def logits_of(model: nn.Module, x: torch.Tensor, batch: int = 1024) -> torch.Ten
 
 
 def predict(model: nn.Module, x: torch.Tensor, batch: int = 1024) -> np.ndarray:
-    return logits_of(model, x, batch).argmax(dim=1).numpy()
+    device = next(model.parameters()).device
+    return logits_of(model, x.to(device), batch).argmax(dim=1).cpu().numpy()
 
 
 def _augment(x: torch.Tensor, cfg: TrainConfig, g: torch.Generator) -> torch.Tensor:
+    """Random draws on the CPU generator (the same numbers on every device)."""
     if cfg.augment_scale > 0:
-        x = x * (1 + cfg.augment_scale * (2 * torch.rand(x.shape[0], x.shape[1], 1, generator=g) - 1))
+        jitter = 2 * torch.rand(x.shape[0], x.shape[1], 1, generator=g) - 1
+        x = x * (1 + cfg.augment_scale * jitter.to(x.device))
     if cfg.augment_noise > 0:
-        x = x + cfg.augment_noise * torch.randn(x.shape, generator=g)
+        x = x + cfg.augment_noise * torch.randn(x.shape, generator=g).to(x.device)
     return x
 
 
@@ -136,9 +139,15 @@ def fit(
     x_train, y_train, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
     validate = len(x_val) > 0
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
-    best_key, best_state, best_epoch, best_scores = (-1.0, 0.0), None, -1, None
     n = len(x_train)
+    # Batches of one sample are skipped (BatchNorm), so a phase takes this many optimizer steps per epoch.
+    steps = n // cfg.batch_size + (n % cfg.batch_size >= 2)
+    if cfg.schedule == "onecycle" and epochs and steps:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
+    else:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    per_step = isinstance(sched, torch.optim.lr_scheduler.OneCycleLR)
+    best_key, best_state, best_epoch, best_scores = (-1.0, 0.0), None, -1, None
     for epoch in range(epochs):
         t0 = time.perf_counter()
         model.train()
@@ -153,11 +162,14 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if per_step:
+                sched.step()
             total += float(loss.detach()) * len(idx)
-        sched.step()
+        if not per_step:
+            sched.step()
         scores = None
         if validate:
-            val_logits = logits_of(model, x_val)
+            val_logits = logits_of(model, x_val).cpu()
             scores = score(y_val, val_logits.argmax(dim=1).numpy(), n_classes)
             val_loss = float(F.cross_entropy(val_logits, torch.from_numpy(y_val)))
         acc, f1 = (None, None) if scores is None else (scores.accuracy, scores.macro_f1)
