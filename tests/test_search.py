@@ -503,3 +503,27 @@ def test_the_reported_front_is_chosen_without_the_test_labels(first, har_home, i
     assert [c.metrics["test_acc_seeds"] for c in other.front] != [
         c.metrics["test_acc_seeds"] for c in r.front
     ]
+
+
+def test_successive_halving_scores_every_fold_of_the_promoted_half_only(first, in_har_home, tmp_path):
+    """proxy.promote 0.5: each generation's candidates are scored on the first fold, half of them (the best
+    by rank) on both; their two-fold records equal those of a run without halving (the first fold is reused,
+    not retrained)."""
+    path, r = first
+    recipe = {**MICRO, "proxy": {**MICRO["proxy"], "promote": 0.5}}
+    halved = _run(
+        tmp_path,
+        "halved",
+        **{k: v for k, v in recipe.items() if k in ("proxy",)},
+        search={**MICRO["search"], "generations": 1},
+    )
+    with Store(tmp_path / "halved.sqlite") as s:
+        recs = [c for c in s.candidates(halved.run_id, stage="proxy") if c.status == "ok"]
+    rung0 = {c.genome: c for c in recs if c.train_config.get("only_folds") == [0]}
+    full = {c.genome: c for c in recs if not c.train_config.get("only_folds")}
+    assert len(rung0) == 4 and len(full) == 2  # 4 candidates, the better half promoted
+    assert all(len(c.metrics["val_acc_folds"]) == 1 for c in rung0.values())
+    reference = _proxy_results(path / "s.sqlite", r.run_id)
+    for g, c in full.items():
+        assert c.metrics["val_acc_folds"][0] == rung0[g].metrics["val_acc_folds"][0]
+        assert reference[g] == ("ok", c.metrics)

@@ -86,3 +86,32 @@ def test_subject_bootstrap_interval_by_hand():
     lo, hi = subject_bootstrap_ci(np.array([[10, 5]]), np.array([10, 10]), level=0.4)
     assert lo == hi == 0.75  # the middle 40% of draws are all AB or BA
     assert subject_bootstrap_ci(np.array([[7], [9]]), np.array([10])) == (0.8, 0.8)  # mean over two models
+
+
+def test_device_auto_is_the_cpu_without_a_gpu_and_cuda_is_refused_there():
+    import torch
+
+    from harx.errors import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert Execution(device="auto").torch_device == "cpu"
+    with pytest.raises(ConfigError, match="--device cuda: torch sees no GPU"):
+        _ = Execution(device="cuda").torch_device
+    with pytest.raises(ConfigError, match="--device must be one of cpu, cuda, auto"):
+        Execution(device="tpu")
+
+
+def test_training_on_a_gpu_gives_a_working_integer_model(mini):
+    """On a GPU the sums run in another order, so the model differs from the CPU's in its last bits; it must
+    still train, export and score like one."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no GPU here")
+    split = subject_split(mini, n_val_subjects=0, seed=0)
+    cfg = TrainConfig(epochs_float=4, epochs_qat=2, batch_size=64)
+    gpu = train_model(parse_genome(GENOME), mini, split, cfg, seed=0, execution=Execution(device="cuda"))
+    ev = evaluate(gpu, mini, split)
+    assert 0.3 < ev.int_test.accuracy <= 1.0
+    assert abs(ev.int_test.accuracy - ev.fq_test.accuracy) < 0.05

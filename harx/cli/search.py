@@ -26,6 +26,7 @@ def command(
     scheduler: str = typer.Option(None, "--scheduler", help="dask scheduler address, e.g. tcp://host:8786."),
     no_refine: bool = typer.Option(False, "--no-refine", help="Stop after the proxy search (no retraining)."),
     threads: int = typer.Option(2, "--threads", help="torch threads for the local executor."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto (cuda when torch sees a GPU)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run id and the final front as JSON."),
 ) -> None:
     """Search for Pareto-optimal quantized CNNs: accuracy against memory, latency and energy.
@@ -59,7 +60,7 @@ def command(
         rec = rec.with_overrides(
             generations=generations, population=population, executor=executor, scheduler=scheduler
         )
-    execution = Execution(threads=threads)
+    execution = Execution(threads=threads, device=device)
     with StopOnCtrlC() as stop, search_progress(not as_json) as show:
 
         def on_event(e) -> None:

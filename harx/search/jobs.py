@@ -127,20 +127,23 @@ class FoldsJob:
     seed: int
     training: dict
     float_stages: dict = field(default_factory=dict, compare=False)
+    only_folds: tuple[int, ...] = ()  # a subset of the folds (a rung of the proxy); () is every fold
 
     def config(self) -> dict:
         """What a result depends on besides genome and data: the store's cache key hashes this."""
-        return {
+        cfg = {
             "protocol": PROTOCOLS[self.stage],
             "folds": self.folds,
             "seed": self.seed,
             "training": self.training,
         }
+        return {**cfg, "only_folds": list(self.only_folds)} if self.only_folds else cfg
 
     def splits(self, ds) -> list:
         from harx.data import subject_folds
 
-        return subject_folds(ds, n_folds=self.folds, seed=self.seed)
+        folds = subject_folds(ds, n_folds=self.folds, seed=self.seed)
+        return [folds[i] for i in self.only_folds] if self.only_folds else folds
 
     def float_keys(self, ds) -> list[str]:
         """The float stages this job needs (one per fold), for the coordinator to look up."""

@@ -7,6 +7,8 @@ The algorithm never evaluates anything itself: ``harx.search.study`` asks it for
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from harx.models.genome import parse_genome
@@ -104,3 +106,43 @@ def make_algorithm(recipe: Recipe, enc: Encoding):
     )
     algo.setup(problem, termination=("n_gen", s.generations), seed=recipe.seed, verbose=False)
     return problem, algo
+
+
+def promoted(records: dict[str, CandidateRecord | None], recipe: Recipe, fraction: float) -> list[str]:
+    """The genomes of a generation that go on to every fold: the best ``fraction`` of them (at least one)
+    by non-dominated rank of their first-fold score against the recipe's costs, then by that score."""
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+    ok = [t for t, r in records.items() if r is not None and r.status == "ok"]
+    if not ok:
+        return []
+    recs = [records[t] for t in ok]
+    F, _ = objective_values(first_fold_comparable(recs, shift=False), recipe)
+    fronts = NonDominatedSorting().do(F)
+    rank = {ok[i]: k for k, front in enumerate(fronts) for i in front}
+    quota = max(1, int(np.ceil(fraction * len(records))))
+    order = sorted(ok, key=lambda t: (rank[t], -records[t].metrics["val_acc_folds"][0]))
+    return order[:quota]
+
+
+def first_fold_comparable(
+    recs: list[CandidateRecord | None], shift: bool = True
+) -> list[CandidateRecord | None]:
+    """Records to rank side by side: those scored on the first fold only get that score, plus (``shift``) the
+    mean gap between every-fold and first-fold scores of the records scored on every fold among ``recs``;
+    without ``shift``, every record gets its first-fold score (the promotion's common ground)."""
+    partial = [r for r in recs if r is not None and r.status == "ok" and r.train_config.get("only_folds")]
+    full = [r for r in recs if r is not None and r.status == "ok" and not r.train_config.get("only_folds")]
+    if not partial and shift:
+        return recs
+    gap = (
+        float(np.mean([r.metrics["val_acc"] - r.metrics["val_acc_folds"][0] for r in full])) if full else 0.0
+    )
+    out = []
+    for r in recs:
+        if r is None or r.status != "ok" or (shift and r in full):
+            out.append(r)
+            continue
+        first = r.metrics["val_acc_folds"][0] + (gap if shift else 0.0)
+        out.append(dataclasses.replace(r, metrics={**r.metrics, "val_acc": first}))
+    return out

@@ -78,9 +78,15 @@ class SearchSettings:
 
 @dataclass(frozen=True)
 class ProxySettings:
-    """Search-time evaluation: mean integer-model score over subject-grouped validation folds."""
+    """Search-time evaluation: mean integer-model score over subject-grouped validation folds.
+
+    ``promote`` < 1 makes it two rungs (successive halving inside each generation): every candidate is
+    scored on the first fold, and only that fraction of the generation, the best by non-dominated rank of
+    that score against the costs, on every fold; the others keep their first-fold score, shifted by the
+    generation's mean gap between first-fold and every-fold scores."""
 
     folds: int = 3
+    promote: float = 1.0
     training: TrainConfig = field(
         default_factory=lambda: TrainConfig(epochs_float=15, epochs_qat=8, patience=5)
     )
@@ -310,6 +316,8 @@ def parse_recipe(data: dict, where: str = "recipe") -> Recipe:
     proxy = _section(ProxySettings, data.get("proxy"), where, "proxy", {"training": _training})
     if proxy.folds < 2:
         raise _fail(where, "proxy.folds", "need at least 2 subject-grouped folds")
+    if not 0 < proxy.promote <= 1:
+        raise _fail(where, "proxy.promote", f"expected a fraction in (0, 1], got {proxy.promote!r}")
     refine = _section(RefineSettings, data.get("refine"), where, "refine", {"training": _training})
     if refine.seeds < 1 or refine.max_points < 1:
         raise _fail(where, "refine", "need seeds >= 1 and max_points >= 1")

@@ -24,7 +24,13 @@ from harx.paths import artifacts_dir
 from harx.search.encoding import Encoding
 from harx.search.executors import make_executor
 from harx.search.jobs import FoldsJob, GenomeOutcome, RefineJob, run_folds, run_refine
-from harx.search.problem import infeasible_reason, make_algorithm, objective_values
+from harx.search.problem import (
+    first_fold_comparable,
+    infeasible_reason,
+    make_algorithm,
+    objective_values,
+    promoted,
+)
 from harx.search.recipe import EXECUTORS, ExecutorSettings, Recipe, recipe_from_stored
 from harx.search.refine import front_of, picks_for
 from harx.store import CandidateRecord, RunStats, Store, config_hash, genome_hash
@@ -149,12 +155,20 @@ class Study:
     def _costs(self, genome: Genome) -> dict:
         return {t: c.summary() for t, c in genome_costs(genome, self.ds, self.recipe.targets).items()}
 
-    def _job(self, stage: str, genomes: tuple[str, ...], with_floats: bool = False):
-        """The job of ``stage`` for ``genomes`` (one architecture), with the stored float stages it needs."""
+    def _job(
+        self,
+        stage: str,
+        genomes: tuple[str, ...],
+        with_floats: bool = False,
+        only_folds: tuple[int, ...] = (),
+    ):
+        """The job of ``stage`` for ``genomes`` (one architecture), with the stored float stages it needs;
+        ``only_folds`` a subset of the proxy's folds."""
         r, ds = self.recipe, self.ds
         if stage == "proxy":
+            p = r.proxy
             job = FoldsJob(
-                stage, genomes, ds.name, ds.fingerprint, r.proxy.folds, r.seed, r.proxy.training.as_dict()
+                stage, genomes, ds.name, ds.fingerprint, p.folds, r.seed, p.training.as_dict(), {}, only_folds
             )
         elif stage == "select":
             job = FoldsJob(
@@ -209,24 +223,29 @@ class Study:
         rec.id = self.store.add_candidate(rec, self.run_id, gen)
         return rec
 
-    def evaluate(self, stage: str, costs: dict[str, dict], gen: int) -> dict[str, CandidateRecord | None]:
+    def evaluate(
+        self,
+        stage: str,
+        costs: dict[str, dict],
+        gen: int,
+        only_folds: tuple[int, ...] = (),
+        prior: dict[str, CandidateRecord] | None = None,
+    ) -> dict[str, CandidateRecord | None]:
         """Records of ``stage`` for the genomes of ``costs`` (genome text -> its costs), None for a failed
         evaluation: served from the store where it holds them, else trained in jobs of one architecture
-        each; ``gen`` is the proxy generation (-1 for select and refine)."""
+        each; ``gen`` is the proxy generation (-1 for select and refine). ``only_folds`` trains a subset of
+        the proxy's folds; with ``prior`` (genome -> its record of the other folds) the two are stored as
+        one every-fold record."""
         generations = self.recipe.search.generations
-
-        def label(done: int, total: int) -> Event:
-            return Event("candidate", max(gen, 0), generations, done, total)
-
-        config = self._job(stage, ()).config()
+        job0 = self._job(stage, (), only_folds=() if prior else only_folds)
+        config = job0.config()
         results: dict[str, CandidateRecord | None] = {}
         pending: dict[str, list[str]] = {}
         total = len(costs)
 
         def emit(genome: str = "", detail: str = "", kind: str = "candidate") -> None:
-            e = label(len(results), total)
-            e.kind, e.stage, e.genome, e.detail = kind, stage, genome, detail
-            e.cache_hits, e.trained, e.float_hits = self.hits, self.trained, self.float_hits
+            e = Event(kind, max(gen, 0), generations, len(results), total, genome, self.hits, self.trained)
+            e.stage, e.detail, e.float_hits = stage, detail, self.float_hits
             per = self.trained_seconds / self.trained if self.trained else None
             e.eta_s = None if per is None or stage != "proxy" else per * max(total - len(results), 0)
             self.on_event(e)
@@ -247,7 +266,7 @@ class Study:
         def on_epoch(log):
             emit(detail=f"{log.phase} epoch {log.epoch + 1} {log.scores_text()}", kind="epoch")
 
-        jobs = [self._job(stage, tuple(group), with_floats=True) for group in pending.values()]
+        jobs = [self._job(stage, tuple(g), with_floats=True, only_folds=only_folds) for g in pending.values()]
         run = run_folds if stage in ("proxy", "select") else run_refine
         t0 = time.perf_counter()
         for _, out in self.executor.map(run, jobs, on_epoch):
@@ -256,6 +275,8 @@ class Study:
                 self.float_trained.append(fs.key)
             self.float_hits += out.float_hits
             for o in out.outcomes:
+                if prior and not o.error:
+                    o = _merged(prior[o.genome], o)
                 results[o.genome] = rec = self._store(stage, config, costs[o.genome], o, gen)
                 emit(o.genome, f"trained in {o.train_seconds:.0f} s, " + (_score(rec) if rec else "failed"))
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - t0
@@ -286,10 +307,34 @@ class Study:
 
     # ---- the loop ----------------------------------------------------------------------------------------
     def evaluate_generation(self, genomes: list[Genome], gen: int) -> list[CandidateRecord | None]:
-        """Proxy records for ``genomes`` (None for a failed evaluation), training only what the store lacks."""
+        """Proxy records for ``genomes`` (None for a failed evaluation), training only what the store lacks:
+        every fold of each, or (``proxy.promote`` < 1) the first fold of each and every fold of the
+        promoted part (``promoted``)."""
         costs = {g.text(): self._costs(g) for g in genomes}
-        got = self.evaluate("proxy", costs, gen)
-        return [got[g.text()] for g in genomes]
+        p = self.recipe.proxy
+        if p.promote >= 1:
+            got = self.evaluate("proxy", costs, gen)
+            return [got[g.text()] for g in genomes]
+        full_config = config_hash(self._job("proxy", ()).config())
+        full = {
+            t: hit
+            for t in costs
+            if (hit := self.store.lookup(genome_hash(t), self.ds.fingerprint, full_config, "proxy"))
+            is not None
+        }
+        first = self.evaluate(
+            "proxy", {t: c for t, c in costs.items() if t not in full}, gen, only_folds=(0,)
+        )
+        for t in full:
+            self._serve(full[t], costs[t], gen)
+        promote = promoted({**first, **full}, self.recipe, p.promote)
+        rest = tuple(range(1, p.folds))
+        todo = {t: costs[t] for t in promote if t not in full}
+        prior = {t: first[t] for t in todo}
+        full.update(
+            {t: r for t, r in self.evaluate("proxy", todo, gen, rest, prior).items() if r is not None}
+        )
+        return [full.get(g.text(), first.get(g.text())) for g in genomes]
 
     def run_nsga2(self) -> None:
         from pymoo.core.evaluator import Evaluator
@@ -301,17 +346,20 @@ class Study:
             pop = algo.ask()
             self.on_event(Event("generation", gen, self.recipe.search.generations, 0, len(pop)))
             genomes = [self.enc.decode(x) for x in pop.get("X")]
-            F, G = objective_values(self.evaluate_generation(genomes, gen), self.recipe)
+            F, G = objective_values(
+                first_fold_comparable(self.evaluate_generation(genomes, gen)), self.recipe
+            )
             Evaluator().eval(StaticProblem(problem, F=F, G=G), pop)
             algo.tell(infills=pop)
             gen += 1
 
     # ---- select and refine ---------------------------------------------------------------------------------
     def feasible_proxy(self) -> list[CandidateRecord]:
+        """The run's feasible proxy candidates scored on every fold (not those of the first rung alone)."""
         return [
             r
             for r in self.store.candidates(self.run_id, stage="proxy", status="ok")
-            if not infeasible_reason(r.costs, self.recipe)
+            if not infeasible_reason(r.costs, self.recipe) and not r.train_config.get("only_folds")
         ]
 
     def select(self, front: list[CandidateRecord], feasible: list[CandidateRecord]) -> list[CandidateRecord]:
@@ -326,6 +374,20 @@ class Study:
         """Retrain the selected genomes on every training subject and score them once on the test subjects."""
         got = self.evaluate("refine", {c.genome: c.costs for c in selected}, -1)
         return [got[c.genome] for c in selected if got.get(c.genome) is not None]
+
+
+def _merged(prior: CandidateRecord, out: GenomeOutcome) -> GenomeOutcome:
+    """The record of the first folds and the outcome of the others as one every-fold outcome."""
+    m, n = prior.metrics, out.metrics
+    acc, f1 = m["val_acc_folds"] + n["val_acc_folds"], m["val_f1_folds"] + n["val_f1_folds"]
+    metrics = {
+        **n,
+        "val_acc": float(np.mean(acc)),
+        "val_f1": float(np.mean(f1)),
+        "val_acc_folds": acc,
+        "val_f1_folds": f1,
+    }
+    return dataclasses.replace(out, metrics=metrics, train_seconds=prior.train_seconds + out.train_seconds)
 
 
 def _score(rec: CandidateRecord) -> str:
