@@ -10,7 +10,8 @@ scored too, for the report, and never read by the choice.
 
     .venv/bin/python bench/refine_budget.py [--workers 2] [--genomes 7]     (needs `harx fetch uci-har`)
 
-Writes bench/results/refine_budget.{json,md}.
+Every finished training is appended to bench/results/refine_budget.jsonl, which a restart reads back and
+does not train again. Writes bench/results/refine_budget.{json,md}.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def markdown(summary: dict, wall_s: float) -> str:
         f"{len(GENOMES)} genomes x {FOLDS} subject-grouped folds of the 21 training subjects (14 trained on, 7 "
         "held out), fixed epochs, integer-model accuracy. Chosen on the held-out folds: the cheapest schedule "
         f"whose mean paired difference to 80+40 is >= -{TOLERANCE_POINTS} points. Test subjects: report only. "
-        f"Wall {wall_s / 60:.1f} min.",
+        f"Wall {wall_s / 60:.1f} min (the last invocation), train time summed over every run below.",
         "",
         "| schedule | held-out acc % | diff vs 80+40 (points, ± se) | test acc % | test diff (± se) | train time vs 80+40 |",
         "|---|---|---|---|---|---|",
@@ -158,7 +159,6 @@ def main() -> int:
             )
     wall = time.perf_counter() - t0
     summary = summarize(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "refine_budget.json").write_text(
         json.dumps({"wall_s": wall, "rows": rows, **summary}, indent=1)
     )

@@ -98,23 +98,41 @@ def command(
 
 
 def render(r) -> None:
-    stage = "refined (test subjects, mean ± std over seeds)" if r.front else "proxy (validation folds)"
+    if r.front:
+        stage = "selected on validation folds, refined: test subjects, mean ± sd (ddof=1) over seeds"
+    else:
+        stage = "proxy (validation folds)"
     t = Table(title=f"run {r.run_id}: Pareto front, {stage}, costs on {r.target}")
-    for col in ("id", "genome", "accuracy", "macro-F1", "flash B", "RAM B", "latency ms", "energy uJ"):
-        t.add_column(col, justify="left" if col == "genome" else "right")
-    rows = r.front or r.proxy_front
-    for c in rows:
-        cost = c.costs[r.target]
-        m = c.metrics
+    cols = (
+        "id",
+        "genome",
+        "val acc",
+        "test acc",
+        "95% CI",
+        "macro-F1",
+        "flash B",
+        "RAM B",
+        "latency ms",
+        "energy uJ",
+    )
+    for col in cols:
+        t.add_column(col, justify="left" if col == "genome" else "right", no_wrap=col == "genome")
+    chosen = {c.genome: c for c in r.selected}
+    for c in r.front or r.proxy_front:
+        cost, m = c.costs[r.target], c.metrics
+        val = chosen[c.genome].metrics if c.genome in chosen else m
         if "test_acc_mean" in m:
-            acc = f"{100 * m['test_acc_mean']:.2f} ± {100 * m['test_acc_std']:.2f}"
-            f1 = f"{100 * m['test_f1_mean']:.2f}"
+            lo, hi = m.get("test_acc_ci95") or (float("nan"), float("nan"))
+            test = f"{100 * m['test_acc_mean']:.2f} ± {100 * m['test_acc_std']:.2f}"
+            ci, f1 = f"{100 * lo:.1f}–{100 * hi:.1f}", f"{100 * m['test_f1_mean']:.2f}"
         else:
-            acc, f1 = f"{100 * m['val_acc']:.2f}", f"{100 * m['val_f1']:.2f}"
+            test, ci, f1 = "–", "–", f"{100 * m['val_f1']:.2f}"
         t.add_row(
             str(c.id),
             c.genome,
-            acc,
+            f"{100 * val['val_acc']:.2f}",
+            test,
+            ci,
             f1,
             f"{cost['flash_bytes']:,}",
             f"{cost['ram_bytes']:,}",
@@ -125,8 +143,9 @@ def render(r) -> None:
     s = r.stats
     out.print(
         f"{s.n_candidates} candidates ({s.cache_hits} cache hits, {s.n_infeasible} infeasible, "
-        f"{s.n_failed} failed); this call trained {r.trained_now} and served {r.served_now} from the store "
-        f"in {r.wall_seconds / 60:.1f} min; store {r.store_path}"
+        f"{s.n_failed} failed); this call trained {r.trained_now}, served {r.served_now} from the store and "
+        f"reused {r.float_cache_hits} float stages in {r.wall_seconds / 60:.1f} min; store {r.store_path}",
+        soft_wrap=True,
     )
 
 
