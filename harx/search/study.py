@@ -16,16 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from harx import __version__
-from harx.data import load_dataset
+from harx.data import Dataset, load_dataset
 from harx.errors import ConfigError, StoreError
 from harx.evaluate import genome_costs
 from harx.models.genome import Genome
 from harx.paths import artifacts_dir
 from harx.search.encoding import Encoding
-from harx.search.executors import make_executor
+from harx.search.executors import DaskExecutor, LocalExecutor, make_executor
 from harx.search.jobs import ProxyJob, ProxyOutcome, RefineJob, RefineOutcome, run_proxy, run_refine
 from harx.search.problem import infeasible_reason, make_algorithm, objective_values
-from harx.search.recipe import EXECUTORS, ExecutorSettings, Recipe, recipe_from_stored
+from harx.search.recipe import EXECUTORS, ExecutorSettings, Recipe, check_recipe_data, recipe_from_stored
 from harx.search.refine import front_of, picks_for, refine_job
 from harx.store import CandidateRecord, RunStats, Store, config_hash, genome_hash
 from harx.train.config import Execution
@@ -112,14 +112,15 @@ class Study:
         recipe: Recipe,
         store: Store,
         run_id: int,
-        execution: Execution,
+        ds: Dataset,
+        executor: LocalExecutor | DaskExecutor,
         on_event: Callable[[Event], None] | None,
     ) -> None:
         self.recipe, self.store, self.run_id = recipe, store, run_id
         self.on_event = on_event or (lambda e: None)
-        self.ds = load_dataset(recipe.dataset)
+        self.ds = ds
         self.enc = Encoding(recipe.space, self.ds.n_channels, self.ds.window)
-        self.executor = make_executor(recipe.executor, execution)
+        self.executor = executor
         self.hits = self.trained = 0
         self.trained_seconds = 0.0
 
@@ -208,7 +209,7 @@ class Study:
             )
 
         jobs = [job for _, job, _ in pending.values()]
-        for job, outcome in self.executor.map(run_proxy, jobs, on_epoch):
+        for job, outcome in self.executor.map(run_proxy, jobs, on_epoch, _lost(ProxyOutcome)):
             rec = self._store_proxy(job, pending[job.genome][2], outcome, gen)
             results[job.genome] = rec
             detail = f"trained in {outcome.train_seconds:.0f} s, " + (_score(rec) if rec else "failed")
@@ -308,7 +309,8 @@ class Study:
                 len(refined), len(picks), "", f"{log.phase} epoch {log.epoch + 1} {log.scores_text()}"
             )
 
-        for job, out in self.executor.map(run_refine, [job for job, _ in pending.values()], on_epoch):
+        jobs = [job for job, _ in pending.values()]
+        for job, out in self.executor.map(run_refine, jobs, on_epoch, _lost(RefineOutcome)):
             rec = self._store_refine(pending[job.genome][1], job, out)
             refined.append(rec)
             detail = f"trained in {out.train_seconds:.0f} s, " + (_score(rec) if rec else "failed")
@@ -360,6 +362,12 @@ class Study:
         return rec
 
 
+def _lost(outcome: type) -> Callable:
+    """The failed ``outcome`` (ProxyOutcome, RefineOutcome) of a job the executor lost: stored as failed, so a
+    later run or resume retries it."""
+    return lambda job, reason: outcome(job.genome, error=reason)
+
+
 def _score(rec: CandidateRecord) -> str:
     """A stored candidate's score for a progress line."""
     m = rec.metrics
@@ -393,26 +401,33 @@ def run(
     run_id: int | None = None,
 ) -> SearchResult:
     """Run (or, with ``run_id``, resume) a search; returns the refined front. ``execution`` applies to the
-    local executor (default 2 threads). KeyboardInterrupt marks the run interrupted and propagates."""
+    local executor (default 2 threads). KeyboardInterrupt marks the run interrupted and propagates.
+
+    The dataset, what the recipe asks of it (``check_recipe_data``) and the executor come first: when one of
+    them fails, the store is left as it was (no run row, or the resumed run's row untouched)."""
     t0 = time.perf_counter()
-    if run_id is None:
-        run_id = store.create_run(recipe.to_dict(), recipe.seed, recipe.name, versions()).id
-    study = None
+    ds = load_dataset(recipe.dataset)
+    check_recipe_data(recipe, ds)
+    executor = make_executor(recipe.executor, execution or Execution())
     try:
-        study = Study(recipe, store, run_id, execution or Execution(), on_event)
-        study.run_nsga2()
-        feasible = study.feasible_proxy()
-        proxy_front = front_of(feasible, recipe.objectives, recipe.target)
-        refined = study.refine(proxy_front, feasible) if refine else []
-    except KeyboardInterrupt:
-        store.finish_run(run_id, "interrupted", "stopped by the user; resume with harx search --resume")
-        raise
-    except BaseException as exc:
-        store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
+        if run_id is None:
+            run_id = store.create_run(recipe.to_dict(), recipe.seed, recipe.name, versions()).id
+        else:
+            store.resume_run(run_id)
+        try:
+            study = Study(recipe, store, run_id, ds, executor, on_event)
+            study.run_nsga2()
+            feasible = study.feasible_proxy()
+            proxy_front = front_of(feasible, recipe.objectives, recipe.target)
+            refined = study.refine(proxy_front, feasible) if refine else []
+        except KeyboardInterrupt:
+            store.finish_run(run_id, "interrupted", "stopped by the user; resume with harx search --resume")
+            raise
+        except BaseException as exc:
+            store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
     finally:
-        if study is not None:
-            study.executor.close()
+        executor.close()
     store.finish_run(run_id, "done")
     front = front_of(refined, recipe.objectives, recipe.target) if refined else []
     return SearchResult(
@@ -456,5 +471,4 @@ def resume(store: Store, run_id: int, executor: ExecutorSettings | None = None, 
     recipe = recipe_from_stored(run_rec.recipe, f"{store.path} run {run_id} recipe")
     if executor is not None:
         recipe = dataclasses.replace(recipe, executor=executor)
-    store.resume_run(run_id)
     return run(recipe, store, run_id=run_id, **kw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from harx.errors import ConfigError
+from harx.errors import ConfigError, SettingError
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class TrainConfig:
             if f.type in ("int", "float") and (
                 not isinstance(v, int | float) or isinstance(v, bool) or v < 0
             ):
-                raise ConfigError(f"training setting '{f.name}' must be a non-negative number, got {v!r}")
+                raise SettingError("training setting", f.name, f"must be a non-negative number, got {v!r}")
         if self.batch_size < 1:
-            raise ConfigError("training setting 'batch_size' must be at least 1")
+            raise SettingError("training setting", "batch_size", "must be at least 1")
         if self.epochs_float + self.epochs_qat < 1:
             raise ConfigError("training settings 'epochs_float' + 'epochs_qat' must be at least 1")
 
