@@ -736,9 +736,11 @@ def test_an_adaptive_model_directory_keeps_the_users_files_unless_forced(tmp_pat
     assert set(json.loads(saved["adaptive.json"])["files"]) == set(saved) - {"adaptive.json"}
     save_adaptive(adaptive, path)  # its own, untouched: replaced
     (path / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match=r"--out .*/a: notes.txt is not a file harx generated; move it away"):
+    with pytest.raises(
+        ConfigError, match=r"--out .*/a: notes\.txt is not a file harx generated; move it away"
+    ):
         check_adaptive_dir(path)
-    with pytest.raises(ConfigError, match="notes.txt is not a file harx generated"):
+    with pytest.raises(ConfigError, match=r"notes\.txt is not a file harx generated"):
         save_adaptive(adaptive, path)
     (path / "model" / "model.json").write_text("{}")
     with pytest.raises(
