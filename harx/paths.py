@@ -100,10 +100,10 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def file_manifest(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
-    """sha256 of every regular file under ``root`` by its relative POSIX path, ``skip`` (relative paths)
-    left out: what a generated directory records of itself."""
-    return {rel: sha256_of(root / rel) for rel in _entries(root) if rel not in skip and _is_file(root / rel)}
+def file_manifest(root: Path) -> dict[str, str]:
+    """sha256 of every regular file under ``root`` by its relative POSIX path: what a generated directory
+    records of itself."""
+    return {rel: sha256_of(root / rel) for rel in _entries(root) if _is_file(root / rel)}
 
 
 def _is_file(path: Path) -> bool:
