@@ -78,9 +78,10 @@ def harx(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def refused(capsys, code: int, *args: str) -> str:
-    """The one stderr line of a CLI call that must exit with `code`."""
+    """The one stderr line of a CLI call that must exit with `code` (nothing else on stderr, not even a blank
+    line)."""
     got, out, err = harx(capsys, *args)
-    lines = err.strip().splitlines()
+    lines = err.splitlines()
     assert got == code and out == "" and len(lines) == 1 and lines[0].startswith("error: "), (got, out, err)
     return lines[0]
 
