@@ -19,6 +19,18 @@ class ConfigError(HarxError):
     exit_code = 4
 
 
+class SettingError(ConfigError):
+    """A ConfigError about one named setting; ``key`` and ``problem`` let a caller that knows where the
+    setting came from (a recipe file and its key path) say so."""
+
+    def __init__(self, kind: str, key: str, problem: str) -> None:
+        super().__init__(f"{kind} '{key}' {problem}")
+        self.kind, self.key, self.problem = kind, key, problem
+
+    def __reduce__(self):
+        return (type(self), (self.kind, self.key, self.problem))
+
+
 class StoreError(HarxError):
     """The candidate store cannot be opened or is from an incompatible version."""
 

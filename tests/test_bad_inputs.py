@@ -8,6 +8,7 @@ deflated zeros that inflate to megabytes against a lowered limit, or to 300 MiB 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -23,13 +24,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from harx.cli.app import main
 from harx.data import import_dataset
 from harx.data.archive import DEFAULT_MAX_UNPACKED_BYTES, Archive, read_capped
-from harx.errors import DataError, StoreError
+from harx.deploy.synthetic import random_model
+from harx.errors import ConfigError, DataError, StoreError
+from harx.quant.adaptive import (
+    ALWAYS,
+    AdaptiveModel,
+    ModeRule,
+    check_adaptive_dir,
+    load_adaptive,
+    save_adaptive,
+)
+from harx.quant.artifact import Artifact
+from harx.quant.artifact import save as save_artifact
+from harx.search import load_recipe, parse_recipe
+from harx.search.recipe import MAX_POPULATION_ENV
 from harx.store import Store
 from tests.fixtures.bombs import deflated, npy, npy_header, npz_fields, stored, write_zip
+from tests.test_adapt_memory import _early_exit
 from tests.test_pareto import build_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,9 +78,10 @@ def harx(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def refused(capsys, code: int, *args: str) -> str:
-    """The one stderr line of a CLI call that must exit with `code`."""
+    """The one stderr line of a CLI call that must exit with `code` (nothing else on stderr, not even a blank
+    line)."""
     got, out, err = harx(capsys, *args)
-    lines = err.strip().splitlines()
+    lines = err.splitlines()
     assert got == code and out == "" and len(lines) == 1 and lines[0].startswith("error: "), (got, out, err)
     return lines[0]
 
@@ -441,3 +458,297 @@ def test_resume_with_a_missing_store_creates_nothing(capsys, tmp_path, home):
     with pytest.raises(StoreError, match="no candidate store here"):
         Store(missing, create=False)
     assert not missing.exists()
+
+
+# ---- recipes: limits, key paths, and what only the dataset can tell ------------------------------------
+
+TINY_RECIPE = {
+    "name": "bad",
+    "dataset": "har-mini",
+    "space": {"max_blocks": 1, "channels": [4], "kernels": [3], "heads": ["gap"]},
+    "search": {"population": 4, "offspring": 4, "generations": 1},
+    "proxy": {"folds": 2, "training": {"epochs_float": 1, "epochs_qat": 1}},
+}
+
+
+def _recipe(tmp_path: Path, **patch) -> Path:
+    data = {**TINY_RECIPE, **patch}
+    path = tmp_path / "recipes" / "x.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _runs(store: Path) -> list[tuple[int, str]]:
+    with Store(store, readonly=True) as s:
+        return [(r.id, r.status) for r in s.runs()]
+
+
+@pytest.mark.parametrize("key", ["population", "offspring"])
+def test_a_population_over_the_limit_is_refused_before_anything_is_allocated(
+    capsys, tmp_path, home, monkeypatch, key
+):
+    monkeypatch.delenv(MAX_POPULATION_ENV, raising=False)
+    recipe = _recipe(tmp_path, search={"population": 4, "offspring": 4, key: 100_000_000})
+    store = tmp_path / "store.sqlite"
+    line = refused(capsys, 4, "search", "--recipe", recipe, "--store", store)
+    assert line == (
+        f"error: {recipe}: search.{key}: 100,000,000 individuals is over the limit of 1,000 "
+        "(set $HARX_MAX_POPULATION to raise it)"
+    )
+    assert not store.exists()
+    raised, peak = peak_traced_bytes(lambda: load_recipe(recipe))
+    assert isinstance(raised, ConfigError) and peak < MiB
+    # The command line's --population is held to the same limit.
+    ok = _recipe(tmp_path)
+    line = refused(capsys, 4, "search", "--recipe", ok, "--population", 1001, "--store", store)
+    assert "search.population: 1,001 individuals is over the limit of 1,000" in line
+    # The limit is documented and configurable; a bad value of it is itself a config error.
+    monkeypatch.setenv(MAX_POPULATION_ENV, "2000")
+    assert getattr(load_recipe(_recipe(tmp_path, search={"population": 1500, "offspring": 1500})).search, key)
+    monkeypatch.setenv(MAX_POPULATION_ENV, "lots")
+    line = refused(capsys, 4, "search", "--recipe", ok, "--store", store)
+    assert line == "error: $HARX_MAX_POPULATION 'lots': expected a whole number of at least 4"
+    assert not store.exists()
+
+
+@pytest.mark.parametrize(
+    ("training", "key", "problem"),
+    [
+        ({"epochs_float": -3}, "proxy.training.epochs_float", "must be a non-negative number, got -3"),
+        ({"lr": -0.1}, "proxy.training.lr", "must be a non-negative number, got -0.1"),
+        ({"batch_size": 0}, "proxy.training.batch_size", "must be at least 1"),
+        (
+            {"epochs_float": 0, "epochs_qat": 0},
+            "proxy.training",
+            "training settings 'epochs_float' + 'epochs_qat' must be at least 1",
+        ),
+    ],
+)
+def test_a_bad_training_setting_names_the_recipe_file_and_key_path(
+    capsys, tmp_path, home, training, key, problem
+):
+    recipe = _recipe(tmp_path, proxy={"folds": 2, "training": training})
+    store = tmp_path / "store.sqlite"
+    assert (
+        refused(capsys, 4, "search", "--recipe", recipe, "--store", store)
+        == f"error: {recipe}: {key}: {problem}"
+    )
+    assert not store.exists()
+    refine = _recipe(tmp_path, refine={"training": training})
+    line = refused(capsys, 4, "search", "--recipe", refine, "--store", store)
+    assert line == f"error: {refine}: {key.replace('proxy', 'refine')}: {problem}"
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (
+            {"proxy": {"folds": 50}},
+            "proxy.folds: 50 folds, but dataset 'har-mini' has 21 training subjects (2 to 21 folds)",
+        ),
+        (
+            {"refine": {"val_subjects": 21}},
+            "refine.val_subjects: 21 held out, but dataset 'har-mini' has 21 training subjects "
+            "(0 to 20 can be held out)",
+        ),
+        (
+            {"proxy": {"folds": 2, "training": {"backend": "fpga"}}},
+            "proxy.training.backend: unknown quantization backend 'fpga'; choose one of torch, qtorch",
+        ),
+    ],
+    ids=["folds", "val-subjects", "backend"],
+)
+def test_what_only_the_dataset_can_tell_is_refused_before_the_run_row(
+    capsys, tmp_path, in_har_home, patch, message
+):
+    """These once failed every candidate (stored as failed with a traceback) and exited 0."""
+    recipe = _recipe(tmp_path, **patch)
+    store = tmp_path / "store.sqlite"
+    build_store(store)
+    before = _runs(store)
+    assert refused(capsys, 4, "search", "--recipe", recipe, "--store", store) == f"error: {recipe}: {message}"
+    assert _runs(store) == before
+
+
+def test_an_unknown_dataset_leaves_no_run_row(capsys, tmp_path, home):
+    recipe = _recipe(tmp_path, dataset="nope")
+    store = tmp_path / "store.sqlite"
+    build_store(store)
+    before = _runs(store)
+    line = refused(capsys, 3, "search", "--recipe", recipe, "--store", store)
+    assert line.startswith("error: dataset 'nope' is not in the cache") and "harx fetch nope" in line
+    assert _runs(store) == before
+    # A resumed run whose dataset is gone is left as it was, not marked running or failed.
+    with Store(store) as s:
+        run = s.create_run(dict(parse_recipe(TINY_RECIPE | {"dataset": "nope"}, "x").to_dict()), seed=0)
+        s.finish_run(run.id, "interrupted")
+        attempts = s.get_run(run.id).attempts
+    line = refused(capsys, 3, "search", "--resume", run.id, "--store", store)
+    assert line.startswith("error: dataset 'nope' is not in the cache")
+    with Store(store, readonly=True) as s:
+        assert (s.get_run(run.id).status, s.get_run(run.id).attempts) == ("interrupted", attempts)
+
+
+# ---- output paths: checked before any work -------------------------------------------------------------
+
+
+GENOME = "c8k5p2w8a8-c8k3p2w4a4-gapw8"
+
+
+def _artifact_dir(tmp_path: Path, dataset: str = "har-mini") -> Path:
+    """A saved artifact of random integer weights for 9 x 128 windows, 6 classes (no training)."""
+    model = random_model(GENOME, 9, 128, 6)
+    art = Artifact(model, GENOME, dataset, "", [0.0] * 9, [1.0] * 9, [str(i) for i in range(6)])
+    return save_artifact(art, tmp_path / "art")
+
+
+@pytest.fixture
+def afile(tmp_path, monkeypatch) -> Path:
+    """A regular file in the working directory, so that 'afile/sub' is a path below a file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("mine")
+    return Path("afile")
+
+
+def test_pareto_outputs_below_a_file_or_at_the_root_are_refused(capsys, tmp_path, afile):
+    store = tmp_path / "store.sqlite"
+    build_store(store)
+    cases = [
+        ("plot", "-o", "afile/sub.png", "--out afile/sub.png: afile is a regular file, not a directory"),
+        ("plot", "-o", "afile/sub.html", "--out afile/sub.html: afile is a regular file, not a directory"),
+        ("export", "-o", "afile/sub", "--out afile/sub: afile is a regular file, not a directory"),
+        ("export", "-o", "/", "--out /: is a directory; give the path of a file to write"),
+        (
+            "export",
+            "-o",
+            str(tmp_path),
+            f"--out {tmp_path}: is a directory; give the path of a file to write",
+        ),
+    ]
+    for command, flag, path, message in cases:
+        assert refused(capsys, 4, "pareto", command, "--store", store, flag, path) == f"error: {message}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "store.sqlite"]
+    assert Path("afile").read_text() == "mine"
+    # a folder that does not exist yet is made
+    code, _, err = harx(capsys, "pareto", "export", "--store", store, "-o", "new/dir/front.md")
+    assert code == 0 and Path("new/dir/front.md").read_text().startswith("|"), err
+
+
+def test_deploy_and_export_below_a_file_are_refused(capsys, tmp_path, afile):
+    art = _artifact_dir(tmp_path, "synthetic")  # not even its dataset is read
+    line = refused(capsys, 4, "deploy", "--artifact", art, "--target", "host", "-o", "afile/sub")
+    assert line == "error: --out afile/sub: afile is a regular file, not a directory"
+    line = refused(capsys, 4, "deploy", "--artifact", art, "--target", "host", "-o", "afile")
+    assert line == "error: --out afile: exists and is not a directory"
+    line = refused(capsys, 4, "export", "--artifact", art, "-o", "afile/m.onnx")
+    assert line == "error: --out afile/m.onnx: afile is a regular file, not a directory"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "art"]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    def trainer(*args, **kwargs):
+        raise AssertionError("adapt trained before checking its outputs")
+
+    monkeypatch.setattr("harx.adapt.pipeline.train_early_exit", trainer)
+
+
+def test_adapt_outputs_are_checked_before_training(capsys, tmp_path, in_har_home, afile, no_training):
+    adapt = ("adapt", "--genome", GENOME, "--dataset", "har-mini", "--exit-after", "1")
+    line = refused(capsys, 4, *adapt, "-o", "afile/sub")
+    assert line == "error: --out afile/sub: afile is a regular file, not a directory"
+    line = refused(capsys, 4, *adapt, "--plot", "afile/modes.png")
+    assert line == "error: --plot afile/modes.png: afile is a regular file, not a directory"
+    line = refused(capsys, 4, *adapt, "--plot", ".")
+    assert line == "error: --plot .: is a directory; give the path of a file to write"
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    line = refused(capsys, 4, *adapt, "-o", foreign)
+    assert line == (
+        f"error: --out {foreign}: exists and is not an adaptive model harx generated (notes.txt is in it, "
+        "adaptive.json is not); choose another directory"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "mine"]
+
+
+# ---- rewriting a folder harx generated: its manifest, and --force -----------------------------------------
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_redeploy_keeps_the_users_files_unless_forced(capsys, tmp_path, in_har_home):
+    art = _artifact_dir(tmp_path)
+    out = tmp_path / "c"
+    deploy = ("deploy", "--artifact", art, "--target", "host", "-o", out, "--windows", "3", "--json")
+    code, _, err = harx(capsys, *deploy)
+    assert code == 0, err
+    generated = _tree(out)
+    manifest = json.loads(generated.pop("harx_project.json"))["files"]
+    assert manifest == {name: hashlib.sha256(data).hexdigest() for name, data in generated.items()}
+    # An untouched project with build outputs is replaced, build outputs and all.
+    (out / "build" / "host").mkdir(parents=True)
+    (out / "build" / "host" / "main.o").write_bytes(b"\x7fELF")
+    code, _, err = harx(capsys, *deploy)
+    assert code == 0 and not (out / "build").exists(), err
+    # The user's own file, then an edited generated one: refused, naming the first, nothing touched.
+    (out / "notes.txt").write_text("my notes")
+    before = _tree(out)
+    line = refused(capsys, 4, *deploy)
+    assert line == (
+        f"error: --out {out}: notes.txt is not a file harx generated; move it away, or give --force to "
+        "overwrite harx's files and keep the rest"
+    )
+    (out / "main.c").write_text(generated["main.c"].decode() + "/* my edit */\n")
+    before = _tree(out)
+    line = refused(capsys, 4, *deploy)
+    assert line.startswith(
+        f"error: --out {out}: main.c was generated by harx and edited since (and 1 more); "
+    )
+    assert _tree(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["art", "c"]
+    # --force: harx's files are written again (the edit overwritten), the user's file is kept.
+    code, _, err = harx(capsys, *deploy, "--force")
+    assert code == 0, err
+    after = _tree(out)
+    assert after["notes.txt"] == b"my notes" and after["main.c"] == generated["main.c"]
+    assert json.loads(after.pop("harx_project.json"))["files"] == manifest  # the user's file is not harx's
+    assert after == {**generated, "notes.txt": b"my notes"}
+    # A project from before manifests cannot tell its files from the user's: refused unless forced.
+    meta = json.loads((out / "harx_project.json").read_text())
+    del meta["files"]
+    (out / "harx_project.json").write_text(json.dumps(meta))
+    line = refused(capsys, 4, *deploy)
+    assert line.startswith(
+        f"error: {out / 'harx_project.json'}: lists no generated files (written by an older harx)"
+    )
+
+
+def test_an_adaptive_model_directory_keeps_the_users_files_unless_forced(tmp_path):
+    adaptive = AdaptiveModel(
+        "early_exit", _early_exit(GENOME, 9, 128, 6, after=0), (ModeRule("margin", ALWAYS),)
+    )
+    path = save_adaptive(adaptive, tmp_path / "a")
+    saved = _tree(path)
+    assert set(json.loads(saved["adaptive.json"])["files"]) == set(saved) - {"adaptive.json"}
+    save_adaptive(adaptive, path)  # its own, untouched: replaced
+    (path / "notes.txt").write_text("mine")
+    with pytest.raises(
+        ConfigError, match=r"--out .*/a: notes\.txt is not a file harx generated; move it away"
+    ):
+        check_adaptive_dir(path)
+    with pytest.raises(ConfigError, match=r"notes\.txt is not a file harx generated"):
+        save_adaptive(adaptive, path)
+    (path / "model" / "model.json").write_text("{}")
+    with pytest.raises(
+        ConfigError, match=r"model/model.json was generated by harx and edited since \(and 1 more\)"
+    ):
+        save_adaptive(adaptive, path)
+    save_adaptive(adaptive, path, force=True)
+    after = _tree(path)
+    assert after["notes.txt"] == b"mine" and after["model/model.json"] == saved["model/model.json"]
+    assert load_adaptive(path)[0].modes == adaptive.modes

@@ -315,19 +315,22 @@ def test_resume_after_sigkill_loses_no_candidate(first, in_har_home, tmp_path):
 def test_float_stages_serve_bit_width_variants_within_a_job_and_from_the_store(in_har_home, tmp_path):
     """Two bit-width variants of one architecture share each fold's float stage in one job; a third variant
     evaluated later, by another study on the same store, trains none."""
+    from harx.data import load_dataset
+    from harx.search.executors import LocalExecutor
     from harx.search.study import Study
 
     recipe = parse_recipe({**MICRO, "search": {"population": 4, "offspring": 4, "generations": 1}}, "micro")
     variants = ["c4k3w8a8-gapw8", "c4k3w8a4-gapw4", "c4k3w8a2-gapw2"]
     with Store(tmp_path / "f.sqlite") as store:
         run = store.create_run(recipe.to_dict(), recipe.seed)
-        one = Study(recipe, store, run.id, Execution(threads=1), None)
+        ds, local = load_dataset("har-mini"), LocalExecutor(Execution(threads=1))
+        one = Study(recipe, store, run.id, ds, local, None)
         got = one.evaluate_generation([parse_genome(g) for g in variants[:2]], 0)
         assert all(r is not None and r.status == "ok" for r in got)
         folds = recipe.proxy.folds
         assert len(one.float_trained) == folds and one.float_hits == folds  # the second variant's
         assert store.float_stage_keys() == set(one.float_trained)
-        two = Study(recipe, store, run.id, Execution(threads=1), None)
+        two = Study(recipe, store, run.id, ds, local, None)
         (third,) = two.evaluate_generation([parse_genome(variants[2])], 1)
         assert third.status == "ok" and two.float_trained == [] and two.float_hits == folds
 

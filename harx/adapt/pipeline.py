@@ -36,6 +36,7 @@ from harx.quant.adaptive import (
     POLICIES,
     AdaptiveModel,
     ModeRule,
+    check_adaptive_dir,
     check_policy_range,
     save_adaptive,
 )
@@ -281,15 +282,19 @@ def adapt_early_exit(
     home: Path | None = None,
     on_epoch: Callable | None = None,
     execution: Execution | None = None,
+    force: bool = False,
 ) -> AdaptResult:
     """Train ``genome`` with an exit head after its first ``exit_after`` blocks (seed ``seed``; validation
     subjects ``subject_split(n_val_subjects, seed)``), derive its modes and write the adaptive model to
-    ``out`` (default ``$HARX_HOME/adaptive/<dataset>/<genome>-exit<k>-s<seed>``)."""
+    ``out`` (default ``$HARX_HOME/adaptive/<dataset>/<genome>-exit<k>-s<seed>``; checked before training,
+    ``force`` as in ``save_adaptive``)."""
     if policy not in POLICIES:
         raise ConfigError(f"--policy {policy}: choose one of {', '.join(POLICIES)}")
     ds = load_dataset(dataset, home)
     genome.validate(ds.n_channels, ds.window)
     split = _validation_split(ds, n_val_subjects, seed)
+    path = out or default_out(ds.name, f"{genome.text()}-exit{exit_after}-s{seed}")
+    check_adaptive_dir(path, force)
     trained = train_early_exit(
         genome,
         ds,
@@ -312,8 +317,7 @@ def adapt_early_exit(
         targets=targets,
     )
     result.train_seconds = trained.train_seconds
-    path = out or default_out(ds.name, f"{genome.text()}-exit{exit_after}-s{seed}")
-    result.artifact_path = save_adaptive(result.model, path, result.to_json())
+    result.artifact_path = save_adaptive(result.model, path, result.to_json(), force)
     return result
 
 
@@ -366,20 +370,23 @@ def adapt_cascade(
     targets: tuple[str, ...] = DEFAULT_TARGETS,
     out: Path | None = None,
     home: Path | None = None,
+    force: bool = False,
 ) -> AdaptResult:
     """The cascade ``little`` -> ``big`` (two artifacts trained on the same split: the validation subjects
     of ``subject_split(n_val_subjects, seed)``, seed from the little artifact's training config), its modes,
-    written to ``out`` (default ``$HARX_HOME/adaptive/<dataset>/<little>--<big>``)."""
+    written to ``out`` (default ``$HARX_HOME/adaptive/<dataset>/<little>--<big>``; checked first, ``force``
+    as in ``save_adaptive``)."""
     if policy not in POLICIES:
         raise ConfigError(f"--policy {policy}: choose one of {', '.join(POLICIES)}")
     rescale = input_rescale(little, big)
     ds = load_dataset(little.dataset, home)
+    path = out or default_out(ds.name, f"{little.genome}--{big.genome}")
+    check_adaptive_dir(path, force)
     seed = int(little.train_config.get("seed", 0))
     split = _validation_split(ds, n_val_subjects, seed)
     check_trained_on(little, ds, split, f"little network '{little.genome}'")
     check_trained_on(big, ds, split, f"big network '{big.genome}'")
     model = AdaptiveModel("cascade", little, _placeholder(policy), big, rescale)
     result = evaluate_adaptive(model, ds, split, policy=policy, n_modes=n_modes, targets=targets)
-    path = out or default_out(ds.name, f"{little.genome}--{big.genome}")
-    result.artifact_path = save_adaptive(result.model, path, result.to_json())
+    result.artifact_path = save_adaptive(result.model, path, result.to_json(), force)
     return result

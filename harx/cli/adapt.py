@@ -11,7 +11,7 @@ from harx.cli.tables import modes_table
 from harx.cost import DEFAULT_TARGET
 from harx.data.splits import DEFAULT_VAL_SUBJECTS
 from harx.errors import ConfigError, StoreError
-from harx.paths import default_store_path
+from harx.paths import check_output, default_store_path
 from harx.quant.adaptive import DEFAULT_MODES, DEFAULT_POLICY
 from harx.train.config import Execution
 
@@ -50,6 +50,11 @@ def command(
     out_dir: Path = typer.Option(
         None, "--out", "-o", help="Adaptive model directory (default: under $HARX_HOME)."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Write into -o though harx's files there were edited (overwritten) or others added (kept).",
+    ),
     plot: Path = typer.Option(
         None, "--plot", help="Write a PNG of the modes beside the store's static front."
     ),
@@ -85,7 +90,9 @@ def command(
             "or --little and --big, or --little-artifact and --big-artifact for a cascade"
         )
     store_path = store or default_store_path()
-    common = {"policy": policy, "n_modes": modes, "out": out_dir}
+    if plot is not None:
+        check_output(plot, flag="--plot")  # before any training
+    common = {"policy": policy, "n_modes": modes, "out": out_dir, "force": force}
     if given[0].startswith("--little"):
         if exit_after is not None:
             raise ConfigError("--exit-after is for an early exit, not a cascade")

@@ -66,8 +66,9 @@ def read_genome(spec: str | None, path: Path | None) -> Genome:
 
 @contextmanager
 def epoch_progress(enabled: bool, label: str):
-    """A rich progress line on stderr that an ``on_epoch`` callback updates; yields the callback."""
-    if not enabled:
+    """A rich progress line on stderr that an ``on_epoch`` callback updates; yields the callback. None when
+    stderr is not a terminal: rich would draw nothing there but a stray blank line before any error."""
+    if not enabled or not err.is_terminal:
         yield None
         return
     with Progress(

@@ -34,7 +34,12 @@ def command(
     ),
     target: str = typer.Option(..., "--target", "-t", help=f"One of {', '.join(DEPLOY_TARGETS)}."),
     out_dir: Path = typer.Option(
-        ..., "--out", "-o", help="Project directory to write (replaced if harx made it)."
+        ..., "--out", "-o", help="Project directory to write (replaced if harx made it; see --force)."
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Write into -o though harx's files there were edited (overwritten) or others added (kept).",
     ),
     windows: int = typer.Option(
         DEFAULT_WINDOWS, "--windows", min=1, help="Real test windows embedded in the test harness."
@@ -58,7 +63,9 @@ def command(
     if best:
         candidate = best_candidate(store_path)
     source = artifact if artifact is not None else candidate_artifact(store_path, candidate)
-    result = deploy(source, target, out_dir, windows=windows, run_builds=run_builds, sanitize=sanitize)
+    result = deploy(
+        source, target, out_dir, windows=windows, run_builds=run_builds, sanitize=sanitize, force=force
+    )
     attached = (
         attach_measurements(store_path, candidate, result) if candidate is not None and result.runs else []
     )

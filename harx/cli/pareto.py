@@ -33,7 +33,7 @@ from harx.pareto import (
     plot_png,
 )
 from harx.pareto.front import read_front
-from harx.paths import write_atomic
+from harx.paths import check_output, write_atomic
 
 _STORE_HELP = "Candidate store file (default: $HARX_HOME/store.sqlite)."
 # Options shared by `list` and `export`, which select a front the same way.
@@ -100,6 +100,7 @@ def plot_command(
     for path in paths:
         if path.suffix.lower() not in (".png", ".html"):
             raise ConfigError(f"--out: {path}: the file name must end in .png or .html")
+        check_output(path, flag="--out")
     ref = None if no_reference else load_reference(reference)
     with open_store(store) as s:
         panel_list = panels(s, run, target, metric, tuple(a.strip() for a in axes.split(",")), stage)
@@ -167,6 +168,8 @@ def export_command(
     """The front as a CSV, JSON or Markdown table (for papers and CI artifacts)."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if path is not None:
+        check_output(path, flag="--out")
     text = export(read_front(store, run, objectives, target, stage, ref), fmt, include_all)
     if path is None:
         typer.echo(text, nl=False)

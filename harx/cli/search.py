@@ -43,7 +43,6 @@ def command(
     from harx.store import Store
     from harx.train import Execution
 
-    store = Store(store_path or default_store_path(), create=resume is None)  # a resume needs its store
     if resume is not None:
         if recipe or dataset:
             raise ConfigError(
@@ -60,6 +59,7 @@ def command(
         rec = rec.with_overrides(
             generations=generations, population=population, executor=executor, scheduler=scheduler
         )
+    store = Store(store_path or default_store_path(), create=resume is None)  # a resume needs its store
     execution = Execution(threads=threads, device=device)
     with StopOnCtrlC() as stop, search_progress(not as_json) as show:
 

@@ -11,7 +11,6 @@ mode switch outside the counted inference code; ``weights.c`` adds the mode tabl
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +21,11 @@ from harx.cost import load_target, plan
 from harx.cost.memory import CascadePlan, MemoryPlan, cascade_plan, exit_head_layers
 from harx.deploy.emit import (
     CSRC,
-    PROJECT_FILE,
     Step,
     c_int32,
     c_rows,
     check_layers,
+    check_project_dir,
     check_windows,
     kernels_of,
     layer_lines,
@@ -200,10 +199,13 @@ def generate_adaptive(
     target: str,
     windows: np.ndarray,
     check_modes: tuple[int, ...] | None = None,
+    force: bool = False,
 ) -> AdaptiveProject:
     """Write the C project of ``model`` for ``target`` into ``out_dir`` (replaced atomically if harx made
-    it). The harness runs every window of ``windows`` (int8 codes (N, T, C)) in each of ``check_modes``
-    (default: every mode) and compares the stop decision and every logit with the numpy model."""
+    it; ``force`` as in ``harx.deploy.emit.write_project``). The harness runs every window of ``windows``
+    (int8 codes (N, T, C)) in each of ``check_modes`` (default: every mode) and compares the stop decision
+    and every logit with the numpy model."""
+    check_project_dir(out_dir, force)
     where = f"adaptive model '{model.describe()}'"
     check = tuple(range(len(model.modes))) if check_modes is None else tuple(check_modes)
     if not check or any(not 0 <= c < len(model.modes) for c in check):
@@ -271,6 +273,5 @@ def generate_adaptive(
         weight_symbols=(*w.names, "harx_constants"),
         buffer_symbols=buffers,
     )
-    files[PROJECT_FILE] = json.dumps(project.meta(), indent=1) + "\n"
-    write_project(Path(out_dir), files)
+    write_project(Path(out_dir), files, project.meta(), force)
     return project

@@ -6,7 +6,6 @@ records what the numpy integer model expects of it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,10 +14,10 @@ import numpy as np
 from harx import __version__
 from harx.cost import MemoryPlan, load_target, plan
 from harx.deploy.emit import (
-    PROJECT_FILE,
     c_int32,
     c_rows,
     check_layers,
+    check_project_dir,
     check_windows,
     kernels_of,
     layer_lines,
@@ -85,12 +84,16 @@ def _test_data(windows: np.ndarray, expected: np.ndarray) -> tuple[str, str]:
     return header, source
 
 
-def generate(artifact: Artifact, out_dir: str | Path, target: str, windows: np.ndarray) -> Project:
+def generate(
+    artifact: Artifact, out_dir: str | Path, target: str, windows: np.ndarray, force: bool = False
+) -> Project:
     """Write the C project of ``artifact`` for ``target`` (gap8, rv32 or host) into ``out_dir``.
 
     ``windows`` are int8 input codes (N, T, C) embedded in the test harness with the integer model's logits.
-    ``out_dir`` must not exist, be empty, or hold a project harx generated (it is replaced atomically).
+    ``out_dir`` must not exist, be empty, or hold a project harx generated, unchanged (it is replaced
+    atomically); ``force`` writes over edited files and keeps files harx did not write (``write_project``).
     """
+    check_project_dir(out_dir, force)
     model = artifact.model
     where = f"artifact genome '{artifact.genome}'"
     specs = model_layers(artifact.genome, model)
@@ -129,6 +132,5 @@ def generate(artifact: Artifact, out_dir: str | Path, target: str, windows: np.n
         weight_symbols=(*weights.names, "harx_constants"),
         buffer_symbols=tuple(name for _, name, _, _, _ in bufs),
     )
-    files[PROJECT_FILE] = json.dumps(project.meta(artifact.dataset), indent=1) + "\n"
-    write_project(Path(out_dir), files)
+    write_project(Path(out_dir), files, project.meta(artifact.dataset), force)
     return project

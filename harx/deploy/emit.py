@@ -11,6 +11,7 @@ RAM and flash the cost model estimates for a genome are what the C allocates. C 
 
 from __future__ import annotations
 
+import json
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,15 @@ from harx.cost.memory import ProgramMemory, align_up
 from harx.deploy.kernel_c import TEMPLATES, call, fill, library_sources, signature, source
 from harx.errors import ConfigError
 from harx.models.genome import LayerSpec
-from harx.paths import staged_dir
+from harx.paths import check_generated_dir, file_manifest, regenerated_dir
 from harx.quant.integer import INT32_MAX, INT32_MIN, IntConv, IntegerModel, IntGap, IntLinear, IntMaxPool
 from harx.quant.packing import pack
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 PROJECT_FILE = "harx_project.json"
+# What the project's `make clean` removes: build outputs, not the user's files; a rewrite removes them too
+# (they were built from the sources it replaces).
+BUILD_OUTPUTS = ("build", "BUILD")
 UINT16_MAX = 2**16 - 1
 _COPIED = (
     "harx_ref.h",
@@ -511,16 +515,23 @@ def support_files(kernels: list, title: str, target: str) -> dict[str, str]:
     }
 
 
-def write_project(out: Path, files: dict[str, str]) -> None:
-    """Write into a temporary sibling directory, then swap it in: a failure leaves ``out`` as it was."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / PROJECT_FILE).is_file())):
-        raise ConfigError(
-            f"{out}: exists and is not a project harx generated; choose another output directory"
-        )
-    with staged_dir(out) as tmp:
+def check_project_dir(out: str | Path, force: bool = False) -> None:
+    """Refuse, before any work, to write a project into ``out`` when that would lose a file: see
+    ``harx.paths.check_generated_dir`` (``force`` keeps the user's files and overwrites edited ones)."""
+    check_generated_dir(out, PROJECT_FILE, "a project", force=force, outputs=BUILD_OUTPUTS)
+
+
+def write_project(out: Path, files: dict[str, str], meta: dict, force: bool = False) -> None:
+    """Write ``files`` and ``PROJECT_FILE`` (``meta`` with the sha256 of every file under "files") into a
+    temporary sibling directory, then swap it in: a failure leaves ``out`` as it was. A project harx wrote
+    before is replaced when none of its files was edited and it holds no other file (build outputs
+    aside), or with ``force``, which keeps the other files and the edited files not written again."""
+    with regenerated_dir(out, PROJECT_FILE, "a project", force=force, outputs=BUILD_OUTPUTS) as tmp:
         for name, text in files.items():
             path = tmp / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            path.write_bytes(text.encode("utf-8"))
         script = tmp / "tools" / "inference_range.sh"
         script.chmod(script.stat().st_mode | stat.S_IXUSR)
+        meta = {**meta, "files": file_manifest(tmp)}
+        (tmp / PROJECT_FILE).write_text(json.dumps(meta, indent=1) + "\n")

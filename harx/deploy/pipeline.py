@@ -11,6 +11,7 @@ import numpy as np
 from harx import __version__
 from harx.deploy.adaptive_c import AdaptiveProject, generate_adaptive
 from harx.deploy.codegen import Project, generate
+from harx.deploy.emit import check_project_dir
 from harx.deploy.toolchain import RunResult, run, run_adaptive
 from harx.errors import StoreError
 from harx.quant.adaptive import is_adaptive, load_adaptive
@@ -83,20 +84,24 @@ def deploy(
     run_builds: bool = False,
     sanitize: bool = False,
     home: Path | None = None,
+    force: bool = False,
 ) -> DeployResult:
     """Generate the C project of ``artifact`` (an Artifact or its directory, or the directory of an
     adaptive model written by ``harx adapt``) for ``target`` into ``out_dir`` with ``windows`` test windows
     (a count taken from the dataset's test subjects, or int8 codes (N, T, C)); with ``run_builds``, build
-    and run it (``builds_for``) and check it bit for bit (an adaptive model in every runtime mode)."""
+    and run it (``builds_for``) and check it bit for bit (an adaptive model in every runtime mode). ``out_dir``
+    is checked first: a project harx wrote is replaced only when it holds no edited or foreign file, unless
+    ``force`` (``harx.deploy.emit.write_project``)."""
+    check_project_dir(out_dir, force)
     if not isinstance(artifact, Artifact) and is_adaptive(artifact):
         model, _ = load_adaptive(artifact)
         codes = test_windows(model.first, windows, home) if isinstance(windows, int) else windows
-        project = generate_adaptive(model, out_dir, target, codes)
+        project = generate_adaptive(model, out_dir, target, codes, force=force)
         builds = builds_for(target, sanitize) if run_builds else ()
         return DeployResult(project, tuple(run_adaptive(project, b) for b in builds))
     art = artifact if isinstance(artifact, Artifact) else load(artifact)
     codes = test_windows(art, windows, home) if isinstance(windows, int) else windows
-    project = generate(art, out_dir, target, codes)
+    project = generate(art, out_dir, target, codes, force)
     runs = tuple(run(project, b) for b in builds_for(target, sanitize)) if run_builds else ()
     return DeployResult(project, runs)
 

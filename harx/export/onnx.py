@@ -49,6 +49,7 @@ from harx.export.graph import (
     build_graph,
     onnx_modules,
 )
+from harx.paths import check_output
 from harx.quant.adaptive import is_adaptive
 from harx.quant.artifact import Artifact, load
 from harx.quant.integer import IntegerModel
@@ -212,8 +213,6 @@ def _check_windows(art: Artifact, windows, home: Path | None) -> tuple[np.ndarra
 
 def _write_staged(path: Path) -> Path:
     """A temporary file beside ``path`` (ConfigError naming ``path`` when it cannot be written there)."""
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory; give the ONNX file to write with -o")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -237,12 +236,12 @@ def export_onnx(
     (``RuntimeCheck``) are compared with the integer golden model on ``windows``: normalised float windows
     (N, C, L), a count of the artifact dataset's test-subject windows, or None for all of them. The file
     appears only when all of that succeeded (written beside it and renamed into place)."""
+    path = check_output(path, flag="--out")  # before any work
     onnx, ort = onnx_modules()
     art = artifact if isinstance(artifact, Artifact) else load_static(artifact)
     graph = build_graph(art, fmt, carrier)
     x, source = _check_windows(art, windows, home)
     ref = art.model.run(input_codes(art.model, x))
-    path = Path(path)
     tmp = _write_staged(path)
     try:
         try:

@@ -31,7 +31,7 @@ import numpy as np
 
 from harx import __version__
 from harx.errors import ConfigError, DataError
-from harx.paths import staged_dir
+from harx.paths import check_generated_dir, file_manifest, regenerated_dir
 from harx.quant.artifact import Artifact, read_meta
 from harx.quant.artifact import load as load_artifact
 from harx.quant.artifact import save as save_artifact
@@ -209,13 +209,20 @@ def is_adaptive(path: str | Path) -> bool:
     return (Path(path) / ADAPTIVE_FILE).is_file()
 
 
-def save_adaptive(model: AdaptiveModel, path: str | Path, report: dict | None = None) -> Path:
-    """Write ``adaptive.json`` (kind, mode table, rescale, ``report``) and the integer artifacts
-    (``model/``, or ``little/`` and ``big/``) atomically: a temp directory renamed into place."""
+def check_adaptive_dir(path: str | Path, force: bool = False) -> None:
+    """Refuse, before any training, a directory ``save_adaptive`` could not write without losing a file
+    (``harx.paths.check_generated_dir``)."""
+    check_generated_dir(path, ADAPTIVE_FILE, "an adaptive model", force=force)
+
+
+def save_adaptive(
+    model: AdaptiveModel, path: str | Path, report: dict | None = None, force: bool = False
+) -> Path:
+    """Write ``adaptive.json`` (kind, mode table, rescale, ``report``, the sha256 of every file under
+    "files") and the integer artifacts (``model/``, or ``little/`` and ``big/``) atomically: a temp
+    directory renamed into place. A directory harx wrote before is replaced when nobody edited its files or
+    added any; ``force`` overwrites edited files and keeps the others (``harx.paths.regenerated_dir``)."""
     path = Path(path)
-    if path.exists() and not is_adaptive(path) and (not path.is_dir() or any(path.iterdir())):
-        raise ConfigError(f"{path}: exists and is not an adaptive model harx wrote; choose another directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "format_version": FORMAT_VERSION,
         "harx_version": __version__,
@@ -231,12 +238,13 @@ def save_adaptive(model: AdaptiveModel, path: str | Path, report: dict | None = 
         },
         "report": report or {},
     }
-    with staged_dir(path) as tmp:
+    with regenerated_dir(path, ADAPTIVE_FILE, "an adaptive model", force=force) as tmp:
         if model.kind == "early_exit":
             save_artifact(model.first, tmp / "model")
         else:
             save_artifact(model.first, tmp / "little")
             save_artifact(model.big, tmp / "big")
+        meta["files"] = file_manifest(tmp)
         (tmp / ADAPTIVE_FILE).write_text(json.dumps(meta, indent=1))
     return path
 

@@ -28,7 +28,10 @@ class LocalExecutor:
     def __init__(self, execution: Execution) -> None:
         self.execution = execution
 
-    def map(self, fn: Callable, jobs: Iterable, on_epoch: Callable | None = None) -> Iterator:
+    def map(
+        self, fn: Callable, jobs: Iterable, on_epoch: Callable | None = None, lost: Callable | None = None
+    ) -> Iterator:
+        """(job, outcome) in order; ``lost`` is for executors that can lose a job (dask)."""
         for job in jobs:
             yield job, fn(job, self.execution, on_epoch)
 
@@ -66,11 +69,21 @@ class DaskExecutor:
             )
             self.client = Client(self._cluster)
 
-    def map(self, fn: Callable, jobs: Iterable, on_epoch: Callable | None = None) -> Iterator:
-        """Outcomes as jobs finish. Workers publish each epoch on a topic of this call; the coordinator relays
-        them to ``on_epoch`` on its own thread every POLL_S, so a progress display (and its Ctrl-C check) runs
-        while a long job trains. Leaving the loop early (an exception in ``on_epoch``) cancels the jobs."""
+    def map(
+        self, fn: Callable, jobs: Iterable, on_epoch: Callable | None = None, lost: Callable | None = None
+    ) -> Iterator:
+        """(job, outcome) as jobs finish. Workers publish each epoch on a topic of this call; the coordinator
+        relays them to ``on_epoch`` on its own thread every POLL_S, so a progress display (and its Ctrl-C
+        check) runs while a long job trains. Leaving the loop early (an exception in ``on_epoch``) cancels the
+        jobs.
+
+        A worker that dies while it runs a job (killed, out of memory) costs the job nothing: the scheduler
+        runs it again on another worker. Only when ``distributed.scheduler.allowed-failures`` + 1 workers
+        died running the same job (the job itself is the likely killer) does dask give up with KilledWorker;
+        the outcome is then ``lost(job, reason)`` (the search stores the candidate as failed, and a later run
+        or resume retries it), or the KilledWorker is raised when ``lost`` is None."""
         from dask.distributed import as_completed
+        from distributed import KilledWorker
 
         topic = f"harx-epoch-{uuid.uuid4().hex}"
         epochs: collections.deque = collections.deque()
@@ -88,7 +101,13 @@ class DaskExecutor:
                     if on_epoch is not None:
                         on_epoch(EpochLog(**{f.name: msg[f.name] for f in dataclasses.fields(EpochLog)}))
                 for fut in batch:
-                    yield futures[fut], fut.result()
+                    try:
+                        outcome = fut.result()
+                    except KilledWorker as exc:
+                        if lost is None:
+                            raise
+                        outcome = lost(futures[fut], _killed_reason(exc))
+                    yield futures[fut], outcome
                 if not batch:
                     time.sleep(POLL_S)
         finally:
@@ -99,6 +118,15 @@ class DaskExecutor:
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _killed_reason(exc) -> str:
+    tries = exc.allowed_failures + 1
+    return (
+        f"KilledWorker: {tries} worker{'s' if tries > 1 else ''} died while running it (dask gives up after "
+        f"distributed.scheduler.allowed-failures = {exc.allowed_failures} retries); not scored, so the next "
+        "run or resume of this store trains it again"
+    )
 
 
 def _publishing_epochs(fn: Callable, job, execution: Execution, topic: str):

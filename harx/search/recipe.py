@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
 from harx.cost import DEFAULT_TARGET, TARGETS
-from harx.errors import ConfigError
+from harx.errors import ConfigError, SettingError
 from harx.models.genome import BITS, HEADS, MAX_BLOCKS, Genome, parse_genome
 from harx.objectives import COST_KEYS, check_recipe_objectives
 from harx.train.config import TrainConfig
 
 EXECUTORS = ("local", "dask")
+
+# The most individuals search.population and search.offspring may ask for. pymoo holds every individual in
+# memory: the initial draw alone is a matrix of 38 int64 genes each (28 GiB for the 100,000,000 that were
+# once accepted), and its objects add about 2.7 kB each (measured with tracemalloc); its duplicate elimination
+# compares each new individual with all the others: 35 s for a population of 1,000 on a 2-core machine,
+# about an hour for 10,000. A generation of 1,000 is also some 8 hours of proxy training on such a machine.
+# $HARX_MAX_POPULATION raises the limit for a big cluster.
+DEFAULT_MAX_POPULATION = 1000
+MAX_POPULATION_ENV = "HARX_MAX_POPULATION"
 
 
 # Each block gene: the Space list it draws from and the Block field it sets (encoding order).
@@ -231,10 +241,28 @@ def _training(value, where: str, key: str) -> TrainConfig:
                 f"{key}.{k}",
                 f"unknown key '{k}' (known: {', '.join(TrainConfig.__dataclass_fields__)})",
             )
-    return TrainConfig.from_dict(
-        {k: _typed(getattr(base, k), v, where, f"{key}.{k}") for k, v in value.items()},
-        where=f"{where}: {key}",
-    )
+    try:
+        return TrainConfig.from_dict(
+            {k: _typed(getattr(base, k), v, where, f"{key}.{k}") for k, v in value.items()},
+            where=f"{where}: {key}",
+        )
+    except SettingError as exc:
+        raise _fail(where, f"{key}.{exc.key}", exc.problem) from None
+    except ConfigError as exc:
+        if str(exc).startswith(f"{where}: "):
+            raise
+        raise _fail(where, key, str(exc)) from None
+
+
+def max_population() -> int:
+    """The limit on search.population and search.offspring: $HARX_MAX_POPULATION, else
+    DEFAULT_MAX_POPULATION."""
+    text = os.environ.get(MAX_POPULATION_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_POPULATION
+    if not text.isascii() or not text.isdigit() or int(text) < 4:
+        raise ConfigError(f"${MAX_POPULATION_ENV} {text!r}: expected a whole number of at least 4")
+    return int(text)
 
 
 def _check_space(s: Space, where: str) -> None:
@@ -301,6 +329,15 @@ def parse_recipe(data: dict, where: str = "recipe") -> Recipe:
     search = _section(SearchSettings, data.get("search"), where, "search")
     if search.population < 4 or search.offspring < 2 or search.generations < 1:
         raise _fail(where, "search", "need population >= 4, offspring >= 2, generations >= 1")
+    limit = max_population()
+    for key in ("population", "offspring"):
+        n = getattr(search, key)
+        if n > limit:
+            raise _fail(
+                where,
+                f"search.{key}",
+                f"{n:,} individuals is over the limit of {limit:,} (set ${MAX_POPULATION_ENV} to raise it)",
+            )
     if not 0 <= search.crossover_prob <= 1 or search.crossover_eta <= 0 or search.mutation_eta <= 0:
         raise _fail(where, "search", "need 0 <= crossover_prob <= 1, crossover_eta > 0, mutation_eta > 0")
     if len(search.initial_genomes) > search.population:
@@ -345,6 +382,36 @@ def parse_recipe(data: dict, where: str = "recipe") -> Recipe:
         executor=executor,
         source=where,
     )
+
+
+def check_recipe_data(recipe: Recipe, ds) -> None:
+    """What the recipe asks of its dataset ``ds`` and of this installation, checked before a run starts:
+    otherwise every candidate would fail the same way. Enough training subjects for ``proxy.folds`` and
+    ``refine.val_subjects``, and the quantization backends."""
+    from harx.data import subject_split
+    from harx.quant.backends import get_backend
+
+    where = recipe.source
+    n = len(subject_split(ds, 0).train_subjects)
+    for key, folds in (("proxy.folds", recipe.proxy.folds), ("refine.folds", recipe.refine.folds)):
+        if folds > n:
+            raise _fail(
+                where,
+                key,
+                f"{folds} folds, but dataset '{ds.name}' has {n} training subjects (2 to {n} folds)",
+            )
+    if recipe.refine.val_subjects >= n:
+        raise _fail(
+            where,
+            "refine.val_subjects",
+            f"{recipe.refine.val_subjects} held out, but dataset '{ds.name}' has {n} training subjects "
+            f"(0 to {n - 1} can be held out)",
+        )
+    for stage in ("proxy", "refine"):
+        try:
+            get_backend(getattr(recipe, stage).training.backend)
+        except ConfigError as exc:
+            raise _fail(where, f"{stage}.training.backend", str(exc)) from None
 
 
 def default_recipe(dataset: str) -> Recipe:

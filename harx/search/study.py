@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harx import __version__
-from harx.data import load_dataset
+from harx.data import Dataset, load_dataset
 from harx.errors import ConfigError, StoreError
 from harx.evaluate import float_arch, genome_costs
 from harx.models.genome import Genome, parse_genome
 from harx.paths import artifacts_dir
 from harx.search.encoding import Encoding
-from harx.search.executors import make_executor
-from harx.search.jobs import FoldsJob, GenomeOutcome, RefineJob, run_folds, run_refine
+from harx.search.executors import DaskExecutor, LocalExecutor, make_executor
+from harx.search.jobs import FoldsJob, GenomeOutcome, JobOutcome, RefineJob, run_folds, run_refine
 from harx.search.problem import (
     first_fold_comparable,
     infeasible_reason,
@@ -31,7 +31,7 @@ from harx.search.problem import (
     objective_values,
     promoted,
 )
-from harx.search.recipe import EXECUTORS, ExecutorSettings, Recipe, recipe_from_stored
+from harx.search.recipe import EXECUTORS, ExecutorSettings, Recipe, check_recipe_data, recipe_from_stored
 from harx.search.refine import front_of, picks_for
 from harx.store import CandidateRecord, RunStats, Store, config_hash, genome_hash
 from harx.train.config import Execution
@@ -138,14 +138,15 @@ class Study:
         recipe: Recipe,
         store: Store,
         run_id: int,
-        execution: Execution,
+        ds: Dataset,
+        executor: LocalExecutor | DaskExecutor,
         on_event: Callable[[Event], None] | None,
     ) -> None:
         self.recipe, self.store, self.run_id = recipe, store, run_id
         self.on_event = on_event or (lambda e: None)
-        self.ds = load_dataset(recipe.dataset)
+        self.ds = ds
         self.enc = Encoding(recipe.space, self.ds.n_channels, self.ds.window)
-        self.executor = make_executor(recipe.executor, execution)
+        self.executor = executor
         self.hits = self.trained = self.float_hits = 0
         self.float_trained: list[str] = []  # keys of the float stages this call trained
         self.trained_seconds = 0.0
@@ -269,7 +270,7 @@ class Study:
         jobs = [self._job(stage, tuple(g), with_floats=True, only_folds=only_folds) for g in pending.values()]
         run = run_folds if stage in ("proxy", "select") else run_refine
         t0 = time.perf_counter()
-        for _, out in self.executor.map(run, jobs, on_epoch):
+        for _, out in self.executor.map(run, jobs, on_epoch, _lost):
             for fs in out.float_stages:
                 self.store.put_float_stage(fs.key, fs.arch, self.ds.fingerprint, fs.data, fs.train_seconds)
                 self.float_trained.append(fs.key)
@@ -390,6 +391,11 @@ def _merged(prior: CandidateRecord, out: GenomeOutcome) -> GenomeOutcome:
     return dataclasses.replace(out, metrics=metrics, train_seconds=prior.train_seconds + out.train_seconds)
 
 
+def _lost(job, reason: str) -> JobOutcome:
+    """The outcome of a job the executor lost: every genome failed, so a later run or resume retries it."""
+    return JobOutcome([GenomeOutcome(g, error=reason) for g in job.genomes])
+
+
 def _score(rec: CandidateRecord) -> str:
     """A stored candidate's score for a progress line."""
     m = rec.metrics
@@ -432,28 +438,37 @@ def run(
     """Run (or, with ``run_id``, resume) a search: NSGA-II on the proxy, then ``select`` (picks scored on
     folds at the refine budget; the front chosen on them) and ``refine`` (the chosen genomes retrained and
     scored on the test subjects). ``execution`` applies to the local executor (default 2 threads).
-    KeyboardInterrupt marks the run interrupted and propagates."""
+    KeyboardInterrupt marks the run interrupted and propagates.
+
+    The dataset, what the recipe asks of it (``check_recipe_data``) and the executor come first: when one of
+    them fails, the store is left as it was (no run row, or the resumed run's row untouched)."""
     t0 = time.perf_counter()
     execution = execution or Execution()
-    if run_id is None:
-        run_id = store.create_run(recipe.to_dict(), recipe.seed, recipe.name, versions(recipe, execution)).id
-    study = None
+    ds = load_dataset(recipe.dataset)
+    check_recipe_data(recipe, ds)
+    executor = make_executor(recipe.executor, execution)
     try:
-        study = Study(recipe, store, run_id, execution, on_event)
-        study.run_nsga2()
-        feasible = study.feasible_proxy()
-        proxy_front = front_of(feasible, recipe.objectives, recipe.target)
-        selected = study.select(proxy_front, feasible) if refine else []
-        front = study.refine(selected) if refine else []
-    except KeyboardInterrupt:
-        store.finish_run(run_id, "interrupted", "stopped by the user; resume with harx search --resume")
-        raise
-    except BaseException as exc:
-        store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
+        if run_id is None:
+            run_id = store.create_run(
+                recipe.to_dict(), recipe.seed, recipe.name, versions(recipe, execution)
+            ).id
+        else:
+            store.resume_run(run_id)
+        try:
+            study = Study(recipe, store, run_id, ds, executor, on_event)
+            study.run_nsga2()
+            feasible = study.feasible_proxy()
+            proxy_front = front_of(feasible, recipe.objectives, recipe.target)
+            selected = study.select(proxy_front, feasible) if refine else []
+            front = study.refine(selected) if refine else []
+        except KeyboardInterrupt:
+            store.finish_run(run_id, "interrupted", "stopped by the user; resume with harx search --resume")
+            raise
+        except BaseException as exc:
+            store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
     finally:
-        if study is not None:
-            study.executor.close()
+        executor.close()
     store.finish_run(run_id, "done")
     return SearchResult(
         run_id,
@@ -499,5 +514,4 @@ def resume(store: Store, run_id: int, executor: ExecutorSettings | None = None, 
     recipe = recipe_from_stored(run_rec.recipe, f"{store.path} run {run_id} recipe")
     if executor is not None:
         recipe = dataclasses.replace(recipe, executor=executor)
-    store.resume_run(run_id)
     return run(recipe, store, run_id=run_id, **kw)

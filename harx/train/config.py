@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from harx.errors import ConfigError
+from harx.errors import ConfigError, SettingError
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,14 @@ class TrainConfig:
             if f.type in ("int", "float") and (
                 not isinstance(v, int | float) or isinstance(v, bool) or v < 0
             ):
-                raise ConfigError(f"training setting '{f.name}' must be a non-negative number, got {v!r}")
+                raise SettingError("training setting", f.name, f"must be a non-negative number, got {v!r}")
         if self.batch_size < 1:
-            raise ConfigError("training setting 'batch_size' must be at least 1")
+            raise SettingError("training setting", "batch_size", "must be at least 1")
         if self.schedule not in self.SCHEDULES:
-            raise ConfigError(
-                f"training setting 'schedule' must be one of {', '.join(self.SCHEDULES)}, not {self.schedule!r}"
+            raise SettingError(
+                "training setting",
+                "schedule",
+                f"must be one of {', '.join(self.SCHEDULES)}, not {self.schedule!r}",
             )
         if self.epochs_float + self.epochs_qat < 1:
             raise ConfigError("training settings 'epochs_float' + 'epochs_qat' must be at least 1")
