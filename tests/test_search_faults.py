@@ -131,8 +131,9 @@ def test_a_worker_killed_mid_candidate_is_retried_elsewhere_and_nothing_is_lost(
     assert set(counts.values()) == {1}, counts
     assert {r.status for r in rows} <= {"ok", "infeasible"} and not any(r.error for r in rows)
     proxy = {r.genome: r.metrics for r in rows if r.stage == "proxy" and r.status == "ok"}
-    assert proxy and len(proxy) + len(result.refined) == result.trained_now
-    assert result.refined and all(r.status == "ok" for r in result.refined)
+    select = [r for r in rows if r.stage == "select"]
+    assert proxy and len(proxy) + len(select) + len(result.front) == result.trained_now
+    assert result.front and all(r.status == "ok" for r in result.front)
     # the retried candidate's scores are those of an undisturbed run (training is deterministic)
     local = parse_recipe({**RECIPE, "executor": {"kind": "local"}}, "faults")
     with Store(tmp_path / "local.sqlite") as store:
