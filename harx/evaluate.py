@@ -184,14 +184,19 @@ def train_float(
     seed: int = 0,
     on_epoch: Callable[[EpochLog], None] | None = None,
     execution: Execution | None = None,
+    start: dict | None = None,
 ) -> FloatStage:
     """Float pre-training of ``genome`` on ``split.train``, early-stopped on ``split.val`` (fixed epochs when
-    it is empty)."""
+    it is empty), from fresh weights or from ``start`` (a state dict of the genome's float network, e.g.
+    a parent's weights morphed to its shape)."""
     t0 = time.perf_counter()
     ex = execution or Execution()
     g = seed_everything(seed, ex.threads)
     t = split_tensors(ds, split, ex.torch_device)
-    net = build(genome, ds.n_channels, ds.window, ds.n_classes).to(ex.torch_device)
+    net = build(genome, ds.n_channels, ds.window, ds.n_classes)
+    if start is not None:
+        net.load_state_dict(start)
+    net = net.to(ex.torch_device)
     history = History()
     val = fit(net, t, ds.n_classes, cfg, "float", cfg.epochs_float, cfg.lr, g, history, on_epoch)
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
