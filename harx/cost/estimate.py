@@ -76,18 +76,6 @@ class Cost:
         }
 
 
-def _shape(layer) -> str:
-    if layer.kind == "conv":
-        extra = "".join(f" {k}{v}" for k, v in (("s", layer.stride), ("d", layer.dilation)) if v != 1)
-        return (
-            f"conv {layer.cin}x{layer.lin}->{layer.cout}x{layer.lout} k{layer.kernel}{extra} "
-            f"w{layer.w_bits}a{layer.out_bits}"
-        )
-    if layer.kind == "linear":
-        return f"linear {layer.cin}->{layer.cout} w{layer.w_bits}"
-    return f"{layer.kind} {layer.cin}x{layer.lin}->{layer.cout}x{layer.lout} a{layer.out_bits}"
-
-
 def layer_counts(layer: LayerSpec, layer_mem: LayerMemory, target: Target) -> tuple[Lowered, dict[str, int]]:
     """``layer`` lowered on ``target`` and its kernel's event counts (what ``cycles`` prices)."""
     lowered = lower(layer, target)
@@ -125,7 +113,7 @@ def estimate(
             LayerCost(
                 index=layer_mem.index,
                 kind=layer.kind,
-                shape=_shape(layer),
+                shape=layer.describe(),
                 kernel=lowered.label,
                 time_axis=lowered.time_axis,
                 macs=layer.macs,

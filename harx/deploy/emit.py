@@ -294,18 +294,6 @@ def _dims(st: Step, length: int) -> tuple[str, str]:
     return ("1", str(length)) if st.time_on_h else (str(length), "1")
 
 
-def _shape_comment(spec: LayerSpec) -> str:
-    if spec.kind == "conv":
-        extra = "".join(f" {k}{v}" for k, v in (("s", spec.stride), ("d", spec.dilation)) if v != 1)
-        return (
-            f"conv {spec.cin}x{spec.lin} -> {spec.cout}x{spec.lout}, k{spec.kernel}{extra}, "
-            f"w{spec.w_bits} a{spec.in_bits}->a{spec.out_bits}"
-        )
-    if spec.kind == "linear":
-        return f"linear {spec.cin} -> {spec.cout} int32 logits, w{spec.w_bits} a{spec.in_bits}"
-    return f"{spec.kind} {spec.cin}x{spec.lin} -> {spec.cout}x{spec.lout}, a{spec.in_bits}"
-
-
 def _args(st: Step, ro: dict[str, str]) -> dict[str, str]:
     """The kernel arguments of one layer by parameter name; ``ro`` maps array names to the pointer
     expression to pass."""
@@ -397,7 +385,7 @@ def layer_lines(steps: list[Step], w: WeightsC) -> list[str]:
     for st in steps:
         stage, ptrs = _staging(st, w)
         geometry = "time along H" if st.time_on_h else "time along W"
-        lines.append(f"    /* layer {st.index}: {_shape_comment(st.spec)} ({geometry}) */")
+        lines.append(f"    /* layer {st.index}: {st.spec.describe()} ({geometry}) */")
         lines += stage
         macro = "HARX_REF_KERNEL" if st.lowered.kernel.harx_only else "HARX_KERNEL"
         lines.append(call(st.lowered.kernel, _args(st, ptrs), macro))

@@ -104,6 +104,15 @@ class LayerSpec:
     def out_elems(self) -> int:
         return self.cout * self.lout
 
+    def describe(self) -> str:
+        """One line for tables and generated comments: ``conv 9x128->16x128 k5 s2 w8a8``."""
+        if self.kind == "conv":
+            extra = "".join(f" {k}{v}" for k, v in (("s", self.stride), ("d", self.dilation)) if v != 1)
+            return f"conv {self.cin}x{self.lin}->{self.cout}x{self.lout} k{self.kernel}{extra} w{self.w_bits}a{self.out_bits}"
+        if self.kind == "linear":
+            return f"linear {self.cin}->{self.cout} w{self.w_bits}"
+        return f"{self.kind} {self.cin}x{self.lin}->{self.cout}x{self.lout} a{self.out_bits}"
+
 
 @dataclass(frozen=True)
 class Genome:

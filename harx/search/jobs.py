@@ -106,6 +106,20 @@ class _Floats:
         return fs, fs.seconds
 
 
+def _prepare(job, execution, on_epoch):
+    """(dataset, training settings, float stages, genomes by text) of a job, on a worker."""
+    from harx.models import parse_genome
+
+    ds = dataset_for(job.dataset, job.fingerprint)
+    cfg = TrainConfig(**job.training)
+    return (
+        ds,
+        cfg,
+        _Floats(job.float_stages, ds, cfg, execution, on_epoch),
+        {g: parse_genome(g) for g in job.genomes},
+    )
+
+
 def _float_keys(genome: str, ds, seeded_splits: list, training: dict) -> list[str]:
     from harx.evaluate import float_key
     from harx.models import parse_genome
@@ -154,17 +168,13 @@ def run_folds(
     job: FoldsJob, execution: Execution | None = None, on_epoch: Callable | None = None
 ) -> JobOutcome:
     from harx.evaluate import train_model
-    from harx.models import parse_genome
     from harx.train.metrics import score
 
     outs = {g: GenomeOutcome(g) for g in job.genomes}
     scores: dict[str, list] = {g: [] for g in job.genomes}
     floats = None
     try:
-        ds = dataset_for(job.dataset, job.fingerprint)
-        cfg = TrainConfig(**job.training)
-        floats = _Floats(job.float_stages, ds, cfg, execution, on_epoch)
-        genomes = {g: parse_genome(g) for g in job.genomes}
+        ds, cfg, floats, genomes = _prepare(job, execution, on_epoch)
         for fold in job.splits(ds):
             fs, float_s = floats.get(genomes[job.genomes[0]], fold, job.seed)
             floats.hits += len(genomes) - 1  # the other bit-width variants start from the same stage
@@ -274,16 +284,12 @@ def run_refine(
     """Seeds 0..S-1 of every genome; the artifact kept is seed 0's (not the best seed's, so the deployed
     model is not a pick of the luckiest run)."""
     from harx.evaluate import evaluate, train_model
-    from harx.models import parse_genome
     from harx.quant.artifact import save
 
     outs = {g: GenomeOutcome(g) for g in job.genomes}
     floats = None
     try:
-        ds = dataset_for(job.dataset, job.fingerprint)
-        cfg = TrainConfig(**job.training)
-        floats = _Floats(job.float_stages, ds, cfg, execution, on_epoch)
-        genomes = {g: parse_genome(g) for g in job.genomes}
+        ds, cfg, floats, genomes = _prepare(job, execution, on_epoch)
         runs: dict[str, list] = {g: [] for g in job.genomes}
         splits = job.splits(ds)
         for seed, split in enumerate(splits):
