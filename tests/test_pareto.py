@@ -638,3 +638,26 @@ def test_detail_of_a_proxy_candidate_takes_the_shape_of_its_data(store, stored, 
         assert (registry.input.channels, registry.input.length, registry.input.classes) == (9, 128, 6)
         unknown = detail(s, b)  # an imported dataset, nothing refined on it: no breakdown, no guess
         assert unknown.input is None and unknown.layers == () and unknown.costs == {}
+
+
+def test_a_front_chosen_on_validation_keeps_every_refined_point(tmp_path) -> None:
+    """Refined records of the validation-selected protocol are the reported front as they are, even one
+    that another beats on test accuracy; the same records under the earlier protocol are re-sorted on test
+    scores. Both say so in selected_on (table, JSON, CSV, Markdown)."""
+    from harx.objectives import VALIDATION_SELECTED_REFINE
+
+    fronts = {}
+    for protocol in (VALIDATION_SELECTED_REFINE, "refine-seeds-v1"):
+        with Store(tmp_path / f"{protocol}.sqlite") as s:
+            run = s.create_run({"dataset": "uci-har"}, seed=0)
+            for g, seeds in REFINE_SEEDS.items():
+                rec = _refine(g, seeds)
+                rec.train_config = {**REFINE_CFG, "protocol": protocol}
+                s.add_candidate(rec, run_id=run.id)
+            fronts[protocol] = load_front(s, run.id, "acc,flash")
+    chosen, old = fronts[VALIDATION_SELECTED_REFINE], fronts["refine-seeds-v1"]
+    assert chosen.selected_on == "validation" and len(chosen.points) == 4 and not chosen.dominated
+    assert old.selected_on == "test" and {p.genome for p in old.dominated} == {E}
+    assert export(chosen, "json").count('"selected_on": "validation"') == 1
+    assert "validation" in export(chosen, "csv").splitlines()[1]
+    assert "Points chosen on validation scores" in export(chosen, "markdown")

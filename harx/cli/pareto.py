@@ -127,7 +127,8 @@ def show_command(
     out.print(f"[bold]candidate {r.id}[/]  {r.genome}", highlight=False)
     status = r.status + (f" ({r.infeasible_reason or r.error})" if r.status != "ok" else "")
     out.print(
-        f"dataset {r.dataset}, stage {r.stage}, status {status}, trained in {r.train_seconds:.1f} s, "
+        f"dataset {r.dataset}, stage {r.stage} (selected on {d.selected_on}), status {status}, "
+        f"trained in {r.train_seconds:.1f} s, "
         f"artifact {r.artifact_path or '–'}",
         highlight=False,
     )

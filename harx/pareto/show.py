@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from harx.cost import TARGETS, Cost, estimate
 from harx.data.registry import get_spec, is_builtin
 from harx.models.genome import LayerSpec, parse_genome
+from harx.pareto.front import selected_on
 from harx.store import CandidateRecord, Store
 
 # Stored totals that must match a recomputed estimate; latency in ms and energy follow from the cycles.
@@ -52,10 +53,16 @@ class CandidateDetail:
     class_scores: tuple[ClassScore, ...]
     history: tuple[dict, ...]
 
+    @property
+    def selected_on(self) -> str:
+        """What chose this candidate for its stage's front (``harx.pareto.front.selected_on``)."""
+        return selected_on(self.record.stage, [self.record])
+
     def to_json(self) -> dict:
         """The JSON form of ``harx pareto show``."""
         return {
             "candidate": asdict(self.record),
+            "selected_on": self.selected_on,
             "input": asdict(self.input) if self.input else None,
             "layers": [asdict(layer) for layer in self.layers],
             "costs": {t: asdict(c) for t, c in self.costs.items()},
