@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from harx.cost.kernels import REF_CONV_TERMS, REF_PREFIX
+from harx.cost.latency import REF_CONV_TERMS, REF_PREFIX
 from scipy.optimize import nnls
 from scipy.stats import spearmanr
 
