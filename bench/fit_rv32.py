@@ -44,11 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from harx.cost.latency import REF_CONV_TERMS, REF_PREFIX
 from scipy.optimize import nnls
 from scipy.stats import spearmanr
 
 from harx.cost import estimate, instruction_terms
+from harx.cost.latency import REF_CONV_TERMS, REF_PREFIX
 from harx.cost.target import TARGETS_DIR, read_target_file
 from harx.deploy import generate
 from harx.deploy.synthetic import random_model, random_windows

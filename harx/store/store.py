@@ -526,6 +526,17 @@ class Store:
     def float_stage_keys(self) -> set[str]:
         return {r["key"] for r in self._query("SELECT key FROM float_stages")}
 
+    def float_stage_seconds(self) -> dict[str, float]:
+        """Each stored float stage's training seconds, by key."""
+        return {
+            r["key"]: r["train_seconds"] for r in self._query("SELECT key, train_seconds FROM float_stages")
+        }
+
+    def generations(self, run_id: int) -> dict[int, int]:
+        """candidate id -> the generation run ``run_id`` met it in (-1: select and refine)."""
+        rows = self._query("SELECT candidate_id, generation FROM run_candidates WHERE run_id = ?", (run_id,))
+        return {r["candidate_id"]: r["generation"] for r in rows}
+
     def put_float_stage(
         self, key: str, arch: str, fingerprint: str, data: bytes, train_seconds: float
     ) -> None:
