@@ -32,12 +32,12 @@ blocks, single rows. Every block is a whole number of bytes, so the total is the
 **Lane bound.** An unsigned activation code is at most ``2^in_bits - 1`` and an offset weight at most
 ``2^w_bits - 1``, so a lane of ``L`` bits takes ``floor((2^L - 1) / ((2^in_bits - 1)(2^w_bits - 1)))``
 products without a carry into its neighbour. The kernel adds the lanes to int32 sums every ``drain_taps``
-taps (that count rounded down to whole 4-tap groups), so the lane sums are exact for any tap count; the true
+taps (that count rounded down to a multiple of 4), so the lane sums are exact for any tap count; the true
 accumulator is the lane sum minus ``2^(w_bits-1) * sum(activation codes of the pixel's taps)``. L8's 8-bit
 lanes are drained into 16-bit lanes, which must hold the whole tap count: ``taps * 9 <= 65535`` (else the
 layer runs L16). Every partial sum stays inside int32: ``taps * max|a*w| < 2^31``, checked here.
 
-**Buffers.** The conv im2col holds 4 output pixels: :func:`im2col_bytes` ``= 16 * ceil(k * ch_in / 4)``
+**Buffers.** The conv im2col holds 4 output pixels, ``[tap][pixel]``: :func:`im2col_bytes` ``= 4 * k * ch_in``
 (the reference needs ``k * ch_in``). The linear kernel unpacks ``LINEAR_CHUNK`` codes at a time on the stack.
 """
 
@@ -145,8 +145,8 @@ def tap_order(kernel: int, cin: int, in_bits: int) -> np.ndarray:
 
 
 def im2col_bytes(cin: int, kernel: int) -> int:
-    """Bytes of im2col the optimized conv needs (``HARX_OPT_IM2COL_BYTES``): 4 pixels, whole 4-tap groups."""
-    return 16 * -(-(kernel * cin) // 4)
+    """Bytes of im2col the optimized conv needs (``HARX_OPT_IM2COL_BYTES``): 4 pixels' taps, one byte each."""
+    return PIXELS * kernel * cin
 
 
 def _check_channels(where: str, what: str, count: int, bits: int) -> None:

@@ -5,30 +5,32 @@
  * Same arguments and activation/requantization contract as harx_ref.h (HWC, sub-byte codes packed along
  * channels little end first, y = clip((kappa*acc + lambda) >> shift, 0, 2^bits - 1)); two things differ:
  *  - weights: conv and linear read the export-time layout of harx/deploy/opt_layout.py (same byte count
- *    as the reference packing, another order, sub-byte codes of the lane kernels stored offset by 2^(b-1));
- *  - im2col: the conv needs HARX_OPT_IM2COL_BYTES(ch_in, k_x, k_y) bytes (4 output pixels at once), 4-byte
- *    aligned. The linear kernel unpacks its input on the stack (HARX_OPT_LINEAR_CHUNK bytes).
+ *    as the reference packing, another order; sub-byte codes of the lane kernels stored offset by 2^(b-1));
+ *  - im2col: the conv needs HARX_OPT_IM2COL_BYTES(ch_in, k_x, k_y) = 4 * k_x * k_y * ch_in bytes (4 output
+ *    pixels at once). The linear kernel unpacks its input on the stack (HARX_OPT_LINEAR_CHUNK bytes).
  *
- * How a conv runs. Output pixels are taken 4 at a time ("block"). The taps of the block (t = ((k_y, k_x),
- * channel in a run order, see harx_opt_unpack_run) are unpacked to one byte each into the im2col as
- * [t / 4][pixel][t % 4], so the 4 pixels' codes of one tap sit at offsets 0, 4, 8, 12 of one pointer.
- * Output channels are taken B at a time; per tap the kernel loads the B weights once and the 4 pixels'
+ * How a conv runs. Output pixels are taken 4 at a time (a "block"). The taps of the block (tap t = the
+ * (k_y, k_x) position, then the channel in run order, see harx_opt_unpack_run) are unpacked to one byte
+ * each into the im2col as [t][pixel], so the 4 pixels' codes of a tap are 4 adjacent bytes. Output
+ * channels are taken B at a time; per tap the kernel loads the B channels' weights once and the 4 pixels'
  * codes once and does 16 multiplications into 16 register accumulators. Three families:
  *  - S ("scalar"; signed input, or 8-bit input with 8-bit weights): B = 4, one product per mul, int32
  *    accumulators (4 pixels x 4 channels).
  *  - L16 (unsigned input, other widths): B = 8; a weight word holds the offset codes w + 2^(b-1) >= 0 of two
  *    channels in 16-bit lanes (channel g in bits 0..15, g + 4 in bits 16..31), so one mul of an activation
- *    code a >= 0 by it does two MACs with no borrow between lanes. A lane may take drain_taps taps (the lane
+ *    code a >= 0 by it does two MACs with no borrow between lanes. A lane takes drain_taps taps (the lane
  *    bound, harx_opt_drain_taps) before it is added to int32 sums; the true accumulator is the lane sum
- *    minus 2^(b-1) * sum(a over the pixel's taps).
- *  - L8 (2-bit input, 2-bit weights): B = 16, four 8-bit lanes (channel g + 4l in lane l): four MACs per mul;
- *    lanes are drained every 28 taps into 16-bit lanes, which hold the whole tap count (checked).
- * Remainder channels (ch_out not a multiple of B) run the S family, 4 and then 1 at a time.
+ *    minus 2^(b-1) * (sum of the pixel's activation codes), which the im2col build computes.
+ *  - L8 (2-bit input, 2-bit weights): B = 16, four 8-bit lanes (channel g + 4l in lane l): four MACs per
+ *    mul; every 28 taps the 8-bit lanes are added to 16-bit lanes, which hold the whole tap count (checked).
+ * Remainder channels (ch_out not a multiple of B) run the S kernel, 4 and then 1 at a time.
  *
- * The inner loops were checked with riscv64-unknown-elf-objdump -d at -O2 -march=rv32imc: per tap one weight
- * word (L16 w8: two), four lbu, the field extraction, 16 mul and 16 add, pointer steps and the branch, no
- * stack access. gcc's first scheduling pass hoists every load and shift of a tap to its top and then spills
- * accumulators; HARX_OPT_HOT turns that pass off for the hot functions only.
+ * The hot loops were read with riscv64-unknown-elf-objdump -d (gcc 12, -O2 -march=rv32imc): per tap one
+ * weight word (L16 w8: two; S: four lb), four lbu of the codes, the lane extraction (and, srl), 16 mul,
+ * 16 add, two pointer steps and the branch; accumulators, pointers and the loop end stay in registers.
+ * gcc's first scheduling pass hoists every load and shift of a tap to its top and then spills
+ * accumulators (7 stack accesses per tap in the L16 loop); HARX_OPT_HOT turns that pass off for the hot
+ * functions (define HARX_OPT_HOT empty to build without it).
  */
 #ifndef HARX_OPT_H
 #define HARX_OPT_H
@@ -39,9 +41,15 @@
 #include "harx_ref.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
+#if !defined(HARX_OPT_HOT)
 #define HARX_OPT_HOT __attribute__((optimize("no-schedule-insns"), noinline))
+#endif
+#define HARX_OPT_INLINE static inline __attribute__((always_inline))
 #else
+#if !defined(HARX_OPT_HOT)
 #define HARX_OPT_HOT
+#endif
+#define HARX_OPT_INLINE static inline
 #endif
 #if defined(__GNUC__)
 /* A 32-bit word of a byte array: may_alias keeps the word accesses to uint8_t buffers well defined. */
@@ -49,7 +57,6 @@ typedef uint32_t harx_word __attribute__((may_alias));
 #else
 typedef uint32_t harx_word;
 #endif
-#define HARX_WORD(p) (*(harx_word *)(void *)(p))
 #define HARX_CWORD(p) (*(const harx_word *)(const void *)(p))
 
 #define HARX_OPT_S 0
@@ -57,13 +64,14 @@ typedef uint32_t harx_word;
 #define HARX_OPT_L8 2
 #define HARX_OPT_PX 4u
 #define HARX_OPT_LINEAR_CHUNK 256u
-#define HARX_OPT_IM2COL_BYTES(ch_in, k_x, k_y) (16u * (((uint32_t)(ch_in) * (k_x) * (k_y) + 3u) / 4u))
+#define HARX_OPT_IM2COL_BYTES(ch_in, k_x, k_y) (4u * (uint32_t)(ch_in) * (uint32_t)(k_x) * (uint32_t)(k_y))
 
 /* ------------------------------------------------------------------------------------------------------
  * Lane bounds (harx/deploy/opt_layout.py lane_plan computes the same numbers; a test compares them).
  * With an unsigned code a <= 2^in_bits - 1 and an offset weight w' <= 2^w_bits - 1, one product is at most
  * pmax = (2^in_bits - 1)(2^w_bits - 1), so a lane of L bits holds floor((2^L - 1) / pmax) products without
- * carrying into the next lane. drain_taps is that count rounded down to whole 4-tap groups.
+ * carrying into the next lane. drain_taps is that count rounded down to a multiple of 4 (a 2-bit L16
+ * weight word holds two taps).
  * ------------------------------------------------------------------------------------------------------ */
 static inline uint32_t harx_opt_product_max(int in_bits, int w_bits)
 {
@@ -95,120 +103,113 @@ static inline uint32_t harx_opt_block_channels(int family)
 }
 
 /* ------------------------------------------------------------------------------------------------------
- * Unpacking activation codes into the im2col: tap t of pixel p at col[(t / 4) * 4 * npx + 4 * p + t % 4]
- * (npx = 4 for the conv block, 1 for the linear, where it is plain col[t]).
+ * Unpacking activation codes into the im2col: one byte per code, consecutive taps `step` bytes apart
+ * (4 in the conv block [tap][pixel], 1 in the linear's column).
  * ------------------------------------------------------------------------------------------------------ */
-typedef struct {
-    uint8_t *d;
-    uint32_t u;    /* t % 4 */
-    uint32_t skip; /* 4 * npx - 4: from the end of one 4-tap group of the pixel to its next */
-} harx_opt_cursor;
-
-static inline harx_opt_cursor harx_opt_seek(uint8_t *col, uint32_t npx, uint32_t p, uint32_t t)
+HARX_OPT_INLINE void harx_opt_put4(uint8_t **d, uint32_t step, uint32_t y)
 {
-    harx_opt_cursor c;
-    c.d = col + (t >> 2) * 4u * npx + 4u * p + (t & 3u);
-    c.u = t & 3u;
-    c.skip = 4u * npx - 4u;
-    return c;
+    uint8_t *p = *d;
+    p[0] = (uint8_t)y;
+    p[step] = (uint8_t)(y >> 8);
+    p[2u * step] = (uint8_t)(y >> 16);
+    p[3u * step] = (uint8_t)(y >> 24);
+    *d = p + 4u * step;
 }
 
-static inline void harx_opt_put(harx_opt_cursor *c, uint32_t v)
+HARX_OPT_INLINE void harx_opt_zero(uint8_t **d, uint32_t step, uint32_t n)
 {
-    *c->d++ = (uint8_t)v;
-    if (++c->u == 4u) {
-        c->u = 0;
-        c->d += c->skip;
-    }
+    uint8_t *p = *d;
+    for (; n; n--, p += step)
+        *p = 0;
+    *d = p;
 }
 
-/* Four codes, the bytes of y low first; one word store when the cursor is at a group start. */
-static inline void harx_opt_put4(harx_opt_cursor *c, uint32_t y)
-{
-    if (c->u == 0) {
-        HARX_WORD(c->d) = y;
-        c->d += c->skip + 4u;
-    } else {
-        harx_opt_put(c, y & 0xFFu);
-        harx_opt_put(c, (y >> 8) & 0xFFu);
-        harx_opt_put(c, (y >> 16) & 0xFFu);
-        harx_opt_put(c, y >> 24);
-    }
-}
-
-static inline void harx_opt_zero(harx_opt_cursor *c, uint32_t n)
-{
-    for (; n && c->u; n--)
-        harx_opt_put(c, 0);
-    for (; n >= 4u; n -= 4u)
-        harx_opt_put4(c, 0);
-    for (; n; n--)
-        harx_opt_put(c, 0);
-}
-
-/* Sum of the four bytes of a word of 16-bit lanes holding byte sums: lanes (bytes 0+1, bytes 2+3). */
-static inline uint32_t harx_opt_fold16(uint32_t lanes)
-{
-    return (lanes & 0xFFFFu) + (lanes >> 16);
-}
-
-static inline uint32_t harx_opt_byte_pairs(uint32_t x)
+/* Sum of the bytes of x pairwise into 16-bit lanes. */
+HARX_OPT_INLINE uint32_t harx_opt_byte_pairs(uint32_t x)
 {
     return (x & 0x00FF00FFu) + ((x >> 8) & 0x00FF00FFu);
 }
 
+HARX_OPT_INLINE uint32_t harx_opt_fold16(uint32_t lanes)
+{
+    return (lanes & 0xFFFFu) + (lanes >> 16);
+}
+
 /*
  * Unpack a run of n codes (one pixel's channels, or adjacent pixels' when each is a whole number of 32-bit
- * words) from src to the cursor; returns the sum of the codes when want_sum (unsigned codes only).
+ * words) from src to *d; returns the sum of the codes when want_sum (unsigned codes only).
  * Run order: 8-bit codes in channel order. Sub-byte codes in 4-byte chunks counted from the run start:
  * a chunk's 32 bits x become the words (x >> j*bits) & mask8 for j = 0 .. 8/bits - 1, i.e. chunk channels
  * 0,2,4,6,1,3,5,7 at 4 bits and 0,4,8,12,1,5,9,13,2,6,10,14,3,7,11,15 at 2 bits; the bytes after the last
  * whole chunk in channel order. opt_layout.run_order is the same permutation.
  */
-static inline uint32_t harx_opt_unpack_run(harx_opt_cursor *c, const uint8_t *src, uint32_t n, int bits,
-                                           int want_sum)
+HARX_OPT_INLINE uint32_t harx_opt_unpack_run(uint8_t **d, uint32_t step, const uint8_t *src, uint32_t n,
+                                             int bits, int want_sum)
 {
     const int aligned = ((uintptr_t)src & 3u) == 0;
     uint32_t sum = 0;
     if (bits == 8) {
-        if (c->u == 0 && aligned) {
+        uint8_t *p = *d;
+        if (aligned) {
             while (n >= 4u) {
                 uint32_t lanes = 0, k;
                 /* 16-bit lanes of two byte sums: 128 words of codes <= 255 stay below 2^16. */
                 for (k = 0; k < 128u && n >= 4u; k++, n -= 4u, src += 4) {
                     const uint32_t x = HARX_CWORD(src);
-                    HARX_WORD(c->d) = x;
-                    c->d += c->skip + 4u;
+                    harx_opt_put4(&p, step, x);
                     if (want_sum)
                         lanes += harx_opt_byte_pairs(x);
                 }
                 sum += harx_opt_fold16(lanes);
             }
+        } else {
+            for (; n >= 4u; n -= 4u, src += 4, p += 4u * step) {
+                p[0] = src[0], p[step] = src[1], p[2u * step] = src[2], p[3u * step] = src[3];
+                if (want_sum)
+                    sum += (uint32_t)src[0] + src[1] + src[2] + src[3];
+            }
         }
-        for (; n; n--) {
-            const uint32_t v = *src++;
-            harx_opt_put(c, v);
-            sum += v;
+        for (; n; n--, p += step) {
+            *p = *src++;
+            sum += *p;
         }
-        return sum;
+        *d = p;
+        return want_sum ? sum : 0;
     } else {
         const uint32_t mask = bits == 4 ? 0x0F0F0F0Fu : 0x03030303u;
         const uint32_t field = (1u << bits) - 1u, per = 8u / (uint32_t)bits;
         const uint32_t fold_every = bits == 4 ? 8u : 16u; /* byte lanes: 8 chunks x 30, 16 x 12 < 256 */
         uint32_t bytes = n * (uint32_t)bits / 8u, chunks = bytes / 4u, lanes = 0, k = 0, j;
         for (; chunks; chunks--, src += 4) {
-            const uint32_t x = aligned ? HARX_CWORD(src)
-                                       : (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 |
-                                             (uint32_t)src[3] << 24;
-            uint32_t y0 = x & mask, y1 = (x >> bits) & mask;
-            harx_opt_put4(c, y0);
-            harx_opt_put4(c, y1);
-            if (bits == 2) {
-                const uint32_t y2 = (x >> 4) & mask, y3 = (x >> 6) & mask;
-                harx_opt_put4(c, y2);
-                harx_opt_put4(c, y3);
-                y0 += y2;
-                y1 += y3;
+            uint32_t y0, y1;
+            if (!aligned) {
+                /* The same codes and order from single bytes: word j of the chunk, byte l is field
+                 * (8/bits)*l + j, i.e. bits j*bits of source byte l. (Assembling the word from bytes instead
+                 * lets gcc merge both paths into one byte-wise load.) */
+                uint32_t l, jj;
+                for (jj = 0; jj < per; jj++)
+                    for (l = 0; l < 4u; l++)
+                        (*d)[(4u * jj + l) * step] = (uint8_t)((src[l] >> (jj * (uint32_t)bits)) & field);
+                *d += 4u * per * step;
+                if (want_sum)
+                    for (l = 0; l < 4u; l++)
+                        for (jj = 0; jj < per; jj++)
+                            sum += (src[l] >> (jj * (uint32_t)bits)) & field;
+                continue;
+            }
+            {
+                const uint32_t x = HARX_CWORD(src);
+                y0 = x & mask;
+                y1 = (x >> bits) & mask;
+                harx_opt_put4(d, step, y0);
+                harx_opt_put4(d, step, y1);
+                if (bits == 2) {
+                    const uint32_t y2 = (x >> 4) & mask, y3 = (x >> 6) & mask;
+                    harx_opt_put4(d, step, y2);
+                    harx_opt_put4(d, step, y3);
+                    y0 += y2;
+                    y1 += y3;
+                }
             }
             if (want_sum) {
                 lanes += y0 + y1;
@@ -224,7 +225,8 @@ static inline uint32_t harx_opt_unpack_run(harx_opt_cursor *c, const uint8_t *sr
             const uint32_t b = *src++;
             for (j = 0; j < per; j++) {
                 const uint32_t v = (b >> (j * (uint32_t)bits)) & field;
-                harx_opt_put(c, v);
+                **d = (uint8_t)v;
+                *d += step;
                 sum += v;
             }
         }
@@ -233,246 +235,181 @@ static inline uint32_t harx_opt_unpack_run(harx_opt_cursor *c, const uint8_t *sr
 }
 
 /* ------------------------------------------------------------------------------------------------------
- * Inner loops. Accumulator cPG: pixel P, weight word G. The tap loop walks 4-tap groups: a pixel's codes of
- * one tap are at c[0], c[4], c[8], c[12], the next tap one byte on, the next group 16 bytes on.
+ * Inner loops. Accumulator cPG: pixel P, weight word (or channel) G. ACTS declares the tap's codes a0..a3
+ * (a0 only for the linear); MAC adds one weight word times them.
  * ------------------------------------------------------------------------------------------------------ */
 #define HARX_OPT_DECL16(T)                                                                                      \
     T c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0, c20 = 0, c21 = 0, c22 = 0,     \
       c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0
 #define HARX_OPT_ZERO16()                                                                                       \
     (c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = 0)
-/* acc of pixel 0..3 of weight word g += code * w; a0..a3 are the four pixels' codes of the tap. */
-#define HARX_OPT_MAC4(g, w)                                                                                     \
+#define HARX_OPT_DECL4(T) T c00 = 0, c01 = 0, c02 = 0, c03 = 0
+#define HARX_OPT_ZERO4() (c00 = c01 = c02 = c03 = 0)
+#define HARX_OPT_ACTS4(c, u, T)                                                                                 \
+    const T a0 = (c)[4 * (u)], a1 = (c)[4 * (u) + 1], a2 = (c)[4 * (u) + 2], a3 = (c)[4 * (u) + 3]
+#define HARX_OPT_ACTS1(c, u, T) const T a0 = (c)[u]
+#define HARX_OPT_MAC4(g, w, T)                                                                                  \
     do {                                                                                                        \
-        const uint32_t w_ = (w);                                                                                \
+        const T w_ = (w);                                                                                       \
         c0##g += a0 * w_;                                                                                       \
         c1##g += a1 * w_;                                                                                       \
         c2##g += a2 * w_;                                                                                       \
         c3##g += a3 * w_;                                                                                       \
     } while (0)
-/* Taps [0, n) from col (a group start): STEP(c) does STEP_TAPS taps at c; n is a multiple of STEP_TAPS. */
-#define HARX_OPT_TAPS_P4(col, n, STEP, STEP_TAPS)                                                             \
-    do {                                                                                                        \
-        const uint8_t *c_ = (col);                                                                              \
-        uint32_t q_ = (n) >> 2, r_ = (n)&3u;                                                                    \
-        for (; q_; q_--) {                                                                                      \
-            const uint8_t *e_ = c_ + 4;                                                                         \
-            do {                                                                                                \
-                STEP(c_);                                                                                       \
-                c_ += STEP_TAPS;                                                                                \
-            } while (c_ != e_);                                                                                 \
-            c_ += 12;                                                                                           \
-        }                                                                                                       \
-        for (; r_; r_ -= STEP_TAPS) {                                                                           \
-            STEP(c_);                                                                                           \
-            c_ += STEP_TAPS;                                                                                    \
-        }                                                                                                       \
-    } while (0)
+#define HARX_OPT_MAC1(g, w, T) (c0##g += a0 * (T)(w))
 
-/* Lane kernels: the weight word of channels (g, g + 4) [L16] or (g, g+4, g+8, g+12) [L8] at shift s. */
-#define HARX_OPT_L16W4_STEP(c)                                                                                  \
-    do {                                                                                                        \
-        const uint32_t x = HARX_CWORD(wp), a0 = (c)[0], a1 = (c)[4], a2 = (c)[8], a3 = (c)[12];               \
-        wp += 4;                                                                                                \
-        HARX_OPT_MAC4(0, x & 0x000F000Fu);                                                                     \
-        HARX_OPT_MAC4(1, (x >> 4) & 0x000F000Fu);                                                              \
-        HARX_OPT_MAC4(2, (x >> 8) & 0x000F000Fu);                                                              \
-        HARX_OPT_MAC4(3, (x >> 12) & 0x000F000Fu);                                                             \
-    } while (0)
-#define HARX_OPT_L16W8_STEP(c)                                                                                  \
-    do {                                                                                                        \
-        const uint32_t x = HARX_CWORD(wp), y = HARX_CWORD(wp + 4);                                             \
-        const uint32_t a0 = (c)[0], a1 = (c)[4], a2 = (c)[8], a3 = (c)[12];                                    \
-        wp += 8;                                                                                                \
-        HARX_OPT_MAC4(0, x & 0x00FF00FFu);                                                                     \
-        HARX_OPT_MAC4(1, (x >> 8) & 0x00FF00FFu);                                                              \
-        HARX_OPT_MAC4(2, y & 0x00FF00FFu);                                                                     \
-        HARX_OPT_MAC4(3, (y >> 8) & 0x00FF00FFu);                                                              \
-    } while (0)
-/* Two taps per weight word: fields 0-3 / 8-11 tap 0, fields 4-7 / 12-15 tap 1. */
-#define HARX_OPT_L16W2_STEP(c)                                                                                  \
+/* Lane steps: the weight word of channels (g, g + 4) [L16] or (g, g+4, g+8, g+12) [L8]. */
+#define HARX_OPT_L16W4_STEP(c, ACTS, MAC)                                                                       \
     do {                                                                                                        \
         const uint32_t x = HARX_CWORD(wp);                                                                      \
-        uint32_t a0 = (c)[0], a1 = (c)[4], a2 = (c)[8], a3 = (c)[12];                                          \
+        ACTS(c, 0, uint32_t);                                                                                   \
         wp += 4;                                                                                                \
-        HARX_OPT_MAC4(0, x & 0x00030003u);                                                                     \
-        HARX_OPT_MAC4(1, (x >> 2) & 0x00030003u);                                                              \
-        HARX_OPT_MAC4(2, (x >> 4) & 0x00030003u);                                                              \
-        HARX_OPT_MAC4(3, (x >> 6) & 0x00030003u);                                                              \
-        a0 = (c)[1];                                                                                            \
-        a1 = (c)[5];                                                                                            \
-        a2 = (c)[9];                                                                                            \
-        a3 = (c)[13];                                                                                           \
-        HARX_OPT_MAC4(0, (x >> 8) & 0x00030003u);                                                              \
-        HARX_OPT_MAC4(1, (x >> 10) & 0x00030003u);                                                             \
-        HARX_OPT_MAC4(2, (x >> 12) & 0x00030003u);                                                             \
-        HARX_OPT_MAC4(3, (x >> 14) & 0x00030003u);                                                             \
+        MAC(0, x & 0x000F000Fu, uint32_t);                                                                      \
+        MAC(1, (x >> 4) & 0x000F000Fu, uint32_t);                                                               \
+        MAC(2, (x >> 8) & 0x000F000Fu, uint32_t);                                                               \
+        MAC(3, (x >> 12) & 0x000F000Fu, uint32_t);                                                              \
     } while (0)
-#define HARX_OPT_L8W2_STEP(c)                                                                                   \
+#define HARX_OPT_L16W8_STEP(c, ACTS, MAC)                                                                       \
     do {                                                                                                        \
-        const uint32_t x = HARX_CWORD(wp), a0 = (c)[0], a1 = (c)[4], a2 = (c)[8], a3 = (c)[12];               \
+        const uint32_t x = HARX_CWORD(wp), y = HARX_CWORD(wp + 4);                                             \
+        ACTS(c, 0, uint32_t);                                                                                   \
+        wp += 8;                                                                                                \
+        MAC(0, x & 0x00FF00FFu, uint32_t);                                                                      \
+        MAC(1, (x >> 8) & 0x00FF00FFu, uint32_t);                                                               \
+        MAC(2, y & 0x00FF00FFu, uint32_t);                                                                      \
+        MAC(3, (y >> 8) & 0x00FF00FFu, uint32_t);                                                               \
+    } while (0)
+/* Two taps per weight word: fields 0-3 and 8-11 tap 0, fields 4-7 and 12-15 tap 1. */
+#define HARX_OPT_L16W2_STEP(c, ACTS, MAC)                                                                       \
+    do {                                                                                                        \
+        const uint32_t x = HARX_CWORD(wp);                                                                      \
         wp += 4;                                                                                                \
-        HARX_OPT_MAC4(0, x & 0x03030303u);                                                                     \
-        HARX_OPT_MAC4(1, (x >> 2) & 0x03030303u);                                                              \
-        HARX_OPT_MAC4(2, (x >> 4) & 0x03030303u);                                                              \
-        HARX_OPT_MAC4(3, (x >> 6) & 0x03030303u);                                                              \
+        {                                                                                                       \
+            ACTS(c, 0, uint32_t);                                                                               \
+            MAC(0, x & 0x00030003u, uint32_t);                                                                  \
+            MAC(1, (x >> 2) & 0x00030003u, uint32_t);                                                           \
+            MAC(2, (x >> 4) & 0x00030003u, uint32_t);                                                           \
+            MAC(3, (x >> 6) & 0x00030003u, uint32_t);                                                           \
+        }                                                                                                       \
+        {                                                                                                       \
+            ACTS(c, 1, uint32_t);                                                                               \
+            MAC(0, (x >> 8) & 0x00030003u, uint32_t);                                                           \
+            MAC(1, (x >> 10) & 0x00030003u, uint32_t);                                                          \
+            MAC(2, (x >> 12) & 0x00030003u, uint32_t);                                                          \
+            MAC(3, (x >> 14) & 0x00030003u, uint32_t);                                                          \
+        }                                                                                                       \
+    } while (0)
+#define HARX_OPT_L8W2_STEP(c, ACTS, MAC)                                                                        \
+    do {                                                                                                        \
+        const uint32_t x = HARX_CWORD(wp);                                                                      \
+        ACTS(c, 0, uint32_t);                                                                                   \
+        wp += 4;                                                                                                \
+        MAC(0, x & 0x03030303u, uint32_t);                                                                      \
+        MAC(1, (x >> 2) & 0x03030303u, uint32_t);                                                               \
+        MAC(2, (x >> 4) & 0x03030303u, uint32_t);                                                               \
+        MAC(3, (x >> 6) & 0x03030303u, uint32_t);                                                               \
+    } while (0)
+/* S steps: four channels' signed weights per tap; codes read as CT (int8_t: the window, else uint8_t). */
+#define HARX_OPT_SEXT(x, sh, m, half) ((int32_t)((((x) >> (sh)) & (m)) ^ (half)) - (half))
+#define HARX_OPT_SW8_STEP(c, ACTS, MAC, CT)                                                                     \
+    do {                                                                                                        \
+        const int8_t *ws_ = (const int8_t *)wp;                                                                 \
+        ACTS((const CT *)(c), 0, int32_t);                                                                      \
+        wp += 4;                                                                                                \
+        MAC(0, ws_[0], int32_t);                                                                                \
+        MAC(1, ws_[1], int32_t);                                                                                \
+        MAC(2, ws_[2], int32_t);                                                                                \
+        MAC(3, ws_[3], int32_t);                                                                                \
+    } while (0)
+#define HARX_OPT_SW4_STEP(c, ACTS, MAC, CT)                                                                     \
+    do {                                                                                                        \
+        const uint32_t x = (uint32_t)wp[0] | (uint32_t)wp[1] << 8;                                             \
+        ACTS((const CT *)(c), 0, int32_t);                                                                      \
+        wp += 2;                                                                                                \
+        MAC(0, HARX_OPT_SEXT(x, 0, 15u, 8), int32_t);                                                           \
+        MAC(1, HARX_OPT_SEXT(x, 4, 15u, 8), int32_t);                                                           \
+        MAC(2, HARX_OPT_SEXT(x, 8, 15u, 8), int32_t);                                                           \
+        MAC(3, HARX_OPT_SEXT(x, 12, 15u, 8), int32_t);                                                          \
+    } while (0)
+#define HARX_OPT_SW2_STEP(c, ACTS, MAC, CT)                                                                     \
+    do {                                                                                                        \
+        const uint32_t x = wp[0];                                                                               \
+        ACTS((const CT *)(c), 0, int32_t);                                                                      \
+        wp += 1;                                                                                                \
+        MAC(0, HARX_OPT_SEXT(x, 0, 3u, 2), int32_t);                                                            \
+        MAC(1, HARX_OPT_SEXT(x, 2, 3u, 2), int32_t);                                                            \
+        MAC(2, HARX_OPT_SEXT(x, 4, 3u, 2), int32_t);                                                            \
+        MAC(3, HARX_OPT_SEXT(x, 6, 3u, 2), int32_t);                                                            \
     } while (0)
 
-/* L16 drain: lane 0 of word g -> channel g, lane 1 -> g + 4; sums[p][8] (int32 range, kept as uint32). */
-#define HARX_OPT_L16_DRAIN1(p, g, OP)                                                                           \
+/* n taps from c (npx bytes per tap); STEP does step_taps taps, n is a multiple of step_taps. */
+#define HARX_OPT_TAPS(c0_, n, npx, step_taps, STEP)                                                            \
     do {                                                                                                        \
-        sums[8 * (p) + (g)] OP(c##p##g & 0xFFFFu);                                                             \
-        sums[8 * (p) + (g) + 4] OP(c##p##g >> 16);                                                             \
+        const uint8_t *c_ = (c0_), *e_ = c_ + (npx) * (n);                                                      \
+        while (c_ != e_) {                                                                                      \
+            STEP;                                                                                               \
+            c_ += (npx) * (step_taps);                                                                          \
+        }                                                                                                       \
     } while (0)
-#define HARX_OPT_L16_DRAINP(p, OP)                                                                              \
-    do {                                                                                                        \
-        HARX_OPT_L16_DRAIN1(p, 0, OP);                                                                          \
-        HARX_OPT_L16_DRAIN1(p, 1, OP);                                                                          \
-        HARX_OPT_L16_DRAIN1(p, 2, OP);                                                                          \
-        HARX_OPT_L16_DRAIN1(p, 3, OP);                                                                          \
-    } while (0)
+
+/* Drains. L16, 4 pixels: lane 0 of word g -> channel g, lane 1 -> g + 4; sums[p][8]. */
 #define HARX_OPT_SET =
 #define HARX_OPT_ADD +=
-#define HARX_OPT_L16_DRAIN(OP)                                                                                  \
-    do {                                                                                                        \
-        HARX_OPT_L16_DRAINP(0, OP);                                                                             \
-        HARX_OPT_L16_DRAINP(1, OP);                                                                             \
-        HARX_OPT_L16_DRAINP(2, OP);                                                                             \
-        HARX_OPT_L16_DRAINP(3, OP);                                                                             \
-    } while (0)
+#define HARX_OPT_L16_DRAIN1(p, g, OP)                                                                           \
+    (sums[8 * (p) + (g)] OP(c##p##g & 0xFFFFu), sums[8 * (p) + (g) + 4] OP(c##p##g >> 16))
+#define HARX_OPT_L16_DRAINP(p, OP)                                                                              \
+    (HARX_OPT_L16_DRAIN1(p, 0, OP), HARX_OPT_L16_DRAIN1(p, 1, OP), HARX_OPT_L16_DRAIN1(p, 2, OP),            \
+     HARX_OPT_L16_DRAIN1(p, 3, OP))
+#define HARX_OPT_L16_DRAIN4(OP)                                                                                 \
+    (HARX_OPT_L16_DRAINP(0, OP), HARX_OPT_L16_DRAINP(1, OP), HARX_OPT_L16_DRAINP(2, OP),                     \
+     HARX_OPT_L16_DRAINP(3, OP))
+/* L8, 4 pixels, into 16-bit lanes: mid[p][g][0] lanes (ch g, g + 8), mid[p][g][1] lanes (ch g + 4, g + 12). */
+#define HARX_OPT_L8_DRAIN1(p, g, OP)                                                                            \
+    (mid[8 * (p) + 2 * (g)] OP(c##p##g & 0x00FF00FFu), mid[8 * (p) + 2 * (g) + 1] OP((c##p##g >> 8) & 0x00FF00FFu))
+#define HARX_OPT_L8_DRAINP(p, OP)                                                                               \
+    (HARX_OPT_L8_DRAIN1(p, 0, OP), HARX_OPT_L8_DRAIN1(p, 1, OP), HARX_OPT_L8_DRAIN1(p, 2, OP),               \
+     HARX_OPT_L8_DRAIN1(p, 3, OP))
+#define HARX_OPT_L8_DRAIN4(OP)                                                                                  \
+    (HARX_OPT_L8_DRAINP(0, OP), HARX_OPT_L8_DRAINP(1, OP), HARX_OPT_L8_DRAINP(2, OP), HARX_OPT_L8_DRAINP(3, OP))
 
-/*
- * One L16 block: 4 pixels x 8 channels over taps [0, taps) of the im2col; writes the lane sums (offset
- * weights) to sums[4][8]. The weights of the block are [tap][8 channels], see opt_layout.
- */
-#define HARX_OPT_L16_BLOCK(NAME, STEP, STEP_TAPS, W_BYTES_PER_TAP)                                             \
+/* Conv block of a lane family: taps [0, taps) in chunks of `drain`, each chunk drained by DRAIN(first: =,
+ * then +=). The weights of the block are [tap][B channels] in the family's word layout (opt_layout). */
+#define HARX_OPT_LANE_BLOCK4(NAME, STEP, STEP_TAPS, OUT, DRAIN)                                                \
     HARX_OPT_HOT static void NAME(const uint8_t *col, const uint8_t *wp, uint32_t taps, uint32_t drain,       \
-                                  uint32_t *sums)                                                               \
+                                  uint32_t *OUT)                                                                \
     {                                                                                                           \
         HARX_OPT_DECL16(uint32_t);                                                                              \
-        uint32_t t0 = 0, n = taps < drain ? taps : drain;                                                       \
-        HARX_OPT_TAPS_P4(col, n, STEP, STEP_TAPS);                                                              \
-        HARX_OPT_L16_DRAIN(HARX_OPT_SET);                                                                       \
+        uint32_t t0, n = taps < drain ? taps : drain;                                                           \
+        HARX_OPT_TAPS(col, n, 4u, STEP_TAPS, STEP(c_, HARX_OPT_ACTS4, HARX_OPT_MAC4));                         \
+        DRAIN(HARX_OPT_SET);                                                                                    \
         for (t0 = n; t0 < taps; t0 += n) {                                                                      \
             n = taps - t0 < drain ? taps - t0 : drain;                                                          \
             HARX_OPT_ZERO16();                                                                                  \
-            HARX_OPT_TAPS_P4(col + 4u * t0, n, STEP, STEP_TAPS);                                                \
-            HARX_OPT_L16_DRAIN(HARX_OPT_ADD);                                                                   \
+            HARX_OPT_TAPS(col + 4u * t0, n, 4u, STEP_TAPS, STEP(c_, HARX_OPT_ACTS4, HARX_OPT_MAC4));           \
+            DRAIN(HARX_OPT_ADD);                                                                                \
         }                                                                                                       \
-        (void)(W_BYTES_PER_TAP);                                                                                \
     }
-HARX_OPT_L16_BLOCK(harx_opt_l16w8_p4, HARX_OPT_L16W8_STEP, 1, 8)
-HARX_OPT_L16_BLOCK(harx_opt_l16w4_p4, HARX_OPT_L16W4_STEP, 1, 4)
-HARX_OPT_L16_BLOCK(harx_opt_l16w2_p4, HARX_OPT_L16W2_STEP, 2, 2)
+HARX_OPT_LANE_BLOCK4(harx_opt_l16w8_p4, HARX_OPT_L16W8_STEP, 1, sums, HARX_OPT_L16_DRAIN4)
+HARX_OPT_LANE_BLOCK4(harx_opt_l16w4_p4, HARX_OPT_L16W4_STEP, 1, sums, HARX_OPT_L16_DRAIN4)
+HARX_OPT_LANE_BLOCK4(harx_opt_l16w2_p4, HARX_OPT_L16W2_STEP, 2, sums, HARX_OPT_L16_DRAIN4)
+HARX_OPT_LANE_BLOCK4(harx_opt_l8w2_p4, HARX_OPT_L8W2_STEP, 1, mid, HARX_OPT_L8_DRAIN4)
 
-/* L8 drain into 16-bit lanes: mid[p][g][0] lanes (ch g, g + 8), mid[p][g][1] lanes (ch g + 4, g + 12). */
-#define HARX_OPT_L8_DRAIN1(p, g, OP)                                                                            \
-    do {                                                                                                        \
-        mid[8 * (p) + 2 * (g)] OP(c##p##g & 0x00FF00FFu);                                                      \
-        mid[8 * (p) + 2 * (g) + 1] OP((c##p##g >> 8) & 0x00FF00FFu);                                           \
-    } while (0)
-#define HARX_OPT_L8_DRAINP(p, OP)                                                                               \
-    do {                                                                                                        \
-        HARX_OPT_L8_DRAIN1(p, 0, OP);                                                                           \
-        HARX_OPT_L8_DRAIN1(p, 1, OP);                                                                           \
-        HARX_OPT_L8_DRAIN1(p, 2, OP);                                                                           \
-        HARX_OPT_L8_DRAIN1(p, 3, OP);                                                                           \
-    } while (0)
-#define HARX_OPT_L8_DRAIN(OP)                                                                                   \
-    do {                                                                                                        \
-        HARX_OPT_L8_DRAINP(0, OP);                                                                              \
-        HARX_OPT_L8_DRAINP(1, OP);                                                                              \
-        HARX_OPT_L8_DRAINP(2, OP);                                                                              \
-        HARX_OPT_L8_DRAINP(3, OP);                                                                              \
-    } while (0)
-
-/* One L8 block: 4 pixels x 16 channels; writes 16-bit-lane sums to mid[4][4][2] (see the drain). */
-HARX_OPT_HOT static void harx_opt_l8w2_p4(const uint8_t *col, const uint8_t *wp, uint32_t taps, uint32_t drain,
-                                           uint32_t *mid)
-{
-    HARX_OPT_DECL16(uint32_t);
-    uint32_t t0, n = taps < drain ? taps : drain;
-    HARX_OPT_TAPS_P4(col, n, HARX_OPT_L8W2_STEP, 1);
-    HARX_OPT_L8_DRAIN(HARX_OPT_SET);
-    for (t0 = n; t0 < taps; t0 += n) {
-        n = taps - t0 < drain ? taps - t0 : drain;
-        HARX_OPT_ZERO16();
-        HARX_OPT_TAPS_P4(col + 4u * t0, n, HARX_OPT_L8W2_STEP, 1);
-        HARX_OPT_L8_DRAIN(HARX_OPT_ADD);
-    }
-}
-
-/* S family, 4 pixels x 4 channels, int32 accumulators; codes read signed (int8 window) or unsigned. */
-#define HARX_OPT_SMAC4(g, w)                                                                                    \
-    do {                                                                                                        \
-        const int32_t w_ = (w);                                                                                 \
-        c0##g += a0 * w_;                                                                                       \
-        c1##g += a1 * w_;                                                                                       \
-        c2##g += a2 * w_;                                                                                       \
-        c3##g += a3 * w_;                                                                                       \
-    } while (0)
-#define HARX_OPT_SCODES(c, u, CT)                                                                               \
-    const int32_t a0 = ((const CT *)(c))[u], a1 = ((const CT *)(c))[4 + (u)], a2 = ((const CT *)(c))[8 + (u)], \
-                  a3 = ((const CT *)(c))[12 + (u)]
-#define HARX_OPT_SW8_STEP(c, CT)                                                                                \
-    do {                                                                                                        \
-        const int8_t *ws_ = (const int8_t *)wp;                                                                  \
-        HARX_OPT_SCODES(c, 0, CT);                                                                              \
-        wp += 4;                                                                                                \
-        HARX_OPT_SMAC4(0, ws_[0]);                                                                               \
-        HARX_OPT_SMAC4(1, ws_[1]);                                                                               \
-        HARX_OPT_SMAC4(2, ws_[2]);                                                                               \
-        HARX_OPT_SMAC4(3, ws_[3]);                                                                               \
-    } while (0)
-/* Sub-byte weights: sign-extend a field as ((field ^ half) - half). */
-#define HARX_OPT_SEXT(x, sh, m, half) ((int32_t)((((x) >> (sh)) & (m)) ^ (half)) - (half))
-#define HARX_OPT_SW4_STEP(c, CT)                                                                                \
-    do {                                                                                                        \
-        const uint32_t x = (uint32_t)wp[0] | (uint32_t)wp[1] << 8;                                             \
-        HARX_OPT_SCODES(c, 0, CT);                                                                              \
-        wp += 2;                                                                                                \
-        HARX_OPT_SMAC4(0, HARX_OPT_SEXT(x, 0, 15u, 8));                                                         \
-        HARX_OPT_SMAC4(1, HARX_OPT_SEXT(x, 4, 15u, 8));                                                         \
-        HARX_OPT_SMAC4(2, HARX_OPT_SEXT(x, 8, 15u, 8));                                                         \
-        HARX_OPT_SMAC4(3, HARX_OPT_SEXT(x, 12, 15u, 8));                                                        \
-    } while (0)
-#define HARX_OPT_SW2_STEP(c, CT)                                                                                \
-    do {                                                                                                        \
-        const uint32_t x = wp[0];                                                                               \
-        HARX_OPT_SCODES(c, 0, CT);                                                                              \
-        wp += 1;                                                                                                \
-        HARX_OPT_SMAC4(0, HARX_OPT_SEXT(x, 0, 3u, 2));                                                          \
-        HARX_OPT_SMAC4(1, HARX_OPT_SEXT(x, 2, 3u, 2));                                                          \
-        HARX_OPT_SMAC4(2, HARX_OPT_SEXT(x, 4, 3u, 2));                                                          \
-        HARX_OPT_SMAC4(3, HARX_OPT_SEXT(x, 6, 3u, 2));                                                          \
-    } while (0)
-#define HARX_OPT_S_STORE()                                                                                      \
-    do {                                                                                                        \
-        acc[0] = c00, acc[1] = c01, acc[2] = c02, acc[3] = c03;                                                 \
-        acc[4] = c10, acc[5] = c11, acc[6] = c12, acc[7] = c13;                                                 \
-        acc[8] = c20, acc[9] = c21, acc[10] = c22, acc[11] = c23;                                               \
-        acc[12] = c30, acc[13] = c31, acc[14] = c32, acc[15] = c33;                                             \
-    } while (0)
-/* acc[4][4] (pixel, channel) of one S block over taps [0, taps). */
-#define HARX_OPT_S_BLOCK(NAME, STEP, CT)                                                                        \
+/* S block, 4 pixels x 4 channels: acc[p][4]. */
+#define HARX_OPT_S_BLOCK4(NAME, STEP, CT)                                                                       \
     HARX_OPT_HOT static void NAME(const uint8_t *col, const uint8_t *wp, uint32_t taps, int32_t *acc)         \
     {                                                                                                           \
         HARX_OPT_DECL16(int32_t);                                                                               \
-        HARX_OPT_TAPS_P4(col, taps, STEP##_##CT, 1);                                                            \
-        HARX_OPT_S_STORE();                                                                                     \
+        HARX_OPT_TAPS(col, taps, 4u, 1, STEP(c_, HARX_OPT_ACTS4, HARX_OPT_MAC4, CT));                          \
+        acc[0] = c00, acc[1] = c01, acc[2] = c02, acc[3] = c03, acc[4] = c10, acc[5] = c11, acc[6] = c12;       \
+        acc[7] = c13, acc[8] = c20, acc[9] = c21, acc[10] = c22, acc[11] = c23, acc[12] = c30, acc[13] = c31;   \
+        acc[14] = c32, acc[15] = c33;                                                                           \
     }
-#define HARX_OPT_SW8_STEP_uint8_t(c) HARX_OPT_SW8_STEP(c, uint8_t)
-#define HARX_OPT_SW8_STEP_int8_t(c) HARX_OPT_SW8_STEP(c, int8_t)
-#define HARX_OPT_SW4_STEP_uint8_t(c) HARX_OPT_SW4_STEP(c, uint8_t)
-#define HARX_OPT_SW4_STEP_int8_t(c) HARX_OPT_SW4_STEP(c, int8_t)
-#define HARX_OPT_SW2_STEP_uint8_t(c) HARX_OPT_SW2_STEP(c, uint8_t)
-#define HARX_OPT_SW2_STEP_int8_t(c) HARX_OPT_SW2_STEP(c, int8_t)
-HARX_OPT_S_BLOCK(harx_opt_sw8u_p4, HARX_OPT_SW8_STEP, uint8_t)
-HARX_OPT_S_BLOCK(harx_opt_sw8i_p4, HARX_OPT_SW8_STEP, int8_t)
-HARX_OPT_S_BLOCK(harx_opt_sw4u_p4, HARX_OPT_SW4_STEP, uint8_t)
-HARX_OPT_S_BLOCK(harx_opt_sw4i_p4, HARX_OPT_SW4_STEP, int8_t)
-HARX_OPT_S_BLOCK(harx_opt_sw2u_p4, HARX_OPT_SW2_STEP, uint8_t)
-HARX_OPT_S_BLOCK(harx_opt_sw2i_p4, HARX_OPT_SW2_STEP, int8_t)
+HARX_OPT_S_BLOCK4(harx_opt_sw8u_p4, HARX_OPT_SW8_STEP, uint8_t)
+HARX_OPT_S_BLOCK4(harx_opt_sw8i_p4, HARX_OPT_SW8_STEP, int8_t)
+HARX_OPT_S_BLOCK4(harx_opt_sw4u_p4, HARX_OPT_SW4_STEP, uint8_t)
+HARX_OPT_S_BLOCK4(harx_opt_sw4i_p4, HARX_OPT_SW4_STEP, int8_t)
+HARX_OPT_S_BLOCK4(harx_opt_sw2u_p4, HARX_OPT_SW2_STEP, uint8_t)
+HARX_OPT_S_BLOCK4(harx_opt_sw2i_p4, HARX_OPT_SW2_STEP, int8_t)
 
 /* One output channel (a remainder channel) for 4 pixels: its weights are one row [tap], reference packing. */
 static void harx_opt_s1_p4(const uint8_t *col, const uint8_t *row, uint32_t taps, int w_bits, int in_signed,
@@ -480,75 +417,109 @@ static void harx_opt_s1_p4(const uint8_t *col, const uint8_t *row, uint32_t taps
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     uint32_t t;
-    for (t = 0; t < taps; t++) {
+    for (t = 0; t < taps; t++, col += 4) {
         const int32_t w = harx_sext((uint32_t)harx_ucode(row, t, w_bits), w_bits);
-        const uint8_t *c = col + 16u * (t >> 2) + (t & 3u);
         if (in_signed) {
-            const int8_t *ci = (const int8_t *)c;
-            s0 += ci[0] * w, s1 += ci[4] * w, s2 += ci[8] * w, s3 += ci[12] * w;
+            const int8_t *ci = (const int8_t *)col;
+            s0 += ci[0] * w, s1 += ci[1] * w, s2 += ci[2] * w, s3 += ci[3] * w;
         } else {
-            s0 += c[0] * w, s1 += c[4] * w, s2 += c[8] * w, s3 += c[12] * w;
+            s0 += col[0] * w, s1 += col[1] * w, s2 += col[2] * w, s3 += col[3] * w;
         }
     }
     acc[0] = s0, acc[1] = s1, acc[2] = s2, acc[3] = s3;
 }
 
-/*
- * Requantize and write channels [co0, co0 + nco) of npx pixels: acc[p * stride + j] - corr[p] is the
- * accumulator of pixel p, channel co0 + j. co0 is a multiple of 4, so the codes start on a byte.
- */
-static void harx_opt_store(uint8_t *out, uint32_t out_px_bytes, uint32_t npx, uint32_t co0, uint32_t nco,
-                           const int32_t *acc, uint32_t stride, const int32_t *corr, const int32_t *kappa,
-                           const int32_t *lambda, int32_t shift, int out_bits)
+/* ------------------------------------------------------------------------------------------------------
+ * Requantization and output.
+ * ------------------------------------------------------------------------------------------------------ */
+
+/* harx_requant with the in-range case on one unsigned compare. */
+HARX_OPT_INLINE uint32_t harx_opt_code(int32_t acc, int32_t kappa, int32_t lambda, int32_t shift, int32_t top)
 {
-    const uint32_t per = 8u / (uint32_t)out_bits;
-    uint32_t p, j, f;
+    int32_t v = (kappa * acc + lambda) >> shift;
+    if ((uint32_t)v > (uint32_t)top)
+        v = v < 0 ? 0 : top;
+    return (uint32_t)v;
+}
+
+/*
+ * Requantize and write channels [co0, co0 + nco) of npx pixels: acc[p * stride + j] - corr[p] (corr NULL: 0)
+ * is the accumulator of pixel p, channel co0 + j. co0 is a multiple of 4, so the codes start on a byte.
+ * Channel by channel over the 4 pixels: kappa and lambda are loaded once per channel.
+ */
+HARX_OPT_INLINE void harx_opt_store(uint8_t *out, uint32_t out_px_bytes, uint32_t npx, uint32_t co0,
+                                    uint32_t nco, const int32_t *acc, uint32_t stride, const int32_t *corr,
+                                    const int32_t *kappa, const int32_t *lambda, int32_t shift, int out_bits)
+{
+    const int32_t top = ((int32_t)1 << out_bits) - 1;
+    uint8_t *o0 = out + co0 * (uint32_t)out_bits / 8u;
+    uint32_t p, j, sh = 0;
     kappa += co0;
     lambda += co0;
-    for (p = 0; p < npx; p++) {
-        uint8_t *o = out + p * out_px_bytes + co0 * (uint32_t)out_bits / 8u;
-        const int32_t *a = acc + p * stride;
-        const int32_t cp = corr[p];
-        if (out_bits == 8) {
-            for (j = 0; j < nco; j++)
-                o[j] = (uint8_t)harx_requant(a[j] - cp, kappa[j], lambda[j], shift, 8);
-            continue;
+    if (npx == HARX_OPT_PX) {
+        const int32_t r0 = corr ? corr[0] : 0, r1 = corr ? corr[1] : 0, r2 = corr ? corr[2] : 0;
+        const int32_t r3 = corr ? corr[3] : 0;
+        uint8_t *o1 = o0 + out_px_bytes, *o2 = o1 + out_px_bytes, *o3 = o2 + out_px_bytes;
+        uint32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+        for (j = 0; j < nco; j++) {
+            const int32_t k = kappa[j], l = lambda[j];
+            b0 |= harx_opt_code(acc[j] - r0, k, l, shift, top) << sh;
+            b1 |= harx_opt_code(acc[stride + j] - r1, k, l, shift, top) << sh;
+            b2 |= harx_opt_code(acc[2u * stride + j] - r2, k, l, shift, top) << sh;
+            b3 |= harx_opt_code(acc[3u * stride + j] - r3, k, l, shift, top) << sh;
+            sh += (uint32_t)out_bits;
+            if (sh == 8u) {
+                *o0++ = (uint8_t)b0, *o1++ = (uint8_t)b1, *o2++ = (uint8_t)b2, *o3++ = (uint8_t)b3;
+                b0 = b1 = b2 = b3 = 0;
+                sh = 0;
+            }
         }
-        for (j = 0; j < nco; j += per) {
-            uint32_t byte = 0;
-            for (f = 0; f < per && j + f < nco; f++)
-                byte |= harx_requant(a[j + f] - cp, kappa[j + f], lambda[j + f], shift, out_bits)
-                        << (f * (uint32_t)out_bits);
-            *o++ = (uint8_t)byte;
+        return;
+    }
+    for (p = 0; p < npx; p++, o0 += out_px_bytes, acc += stride) {
+        const int32_t r = corr ? corr[p] : 0;
+        uint8_t *o = o0;
+        uint32_t b = 0;
+        for (j = 0, sh = 0; j < nco; j++) {
+            b |= harx_opt_code(acc[j] - r, kappa[j], lambda[j], shift, top) << sh;
+            sh += (uint32_t)out_bits;
+            if (sh == 8u) {
+                *o++ = (uint8_t)b;
+                b = 0;
+                sh = 0;
+            }
         }
     }
 }
 
+/* ------------------------------------------------------------------------------------------------------
+ * The conv.
+ * ------------------------------------------------------------------------------------------------------ */
 typedef struct {
     const uint8_t *in;
     uint8_t *col;
     int32_t in_x, in_y, ch_in, out_x, k_x, k_y, pad_top, pad_left, stride_x, stride_y, dil_x, dil_y;
     uint32_t taps, in_px_bytes, n_out;
-    int in_bits;
 } harx_opt_geom;
 
 /*
  * Build the im2col of output pixels n0 .. n0 + 3 (zeros for padding and for pixels past the end) and, when
- * want_sum, the sum of each pixel's codes. Taps run (k_y, k_x, channel in run order); adjacent in-range taps
- * of a row are one run when dil_x = 1 and each input pixel is a whole number of words (or 8-bit codes).
+ * want_sum, the sum of each pixel's codes. Taps run (k_y, k_x, channel in run order); the in-range taps of a
+ * row are one run when dil_x = 1 and each input pixel is a whole number of words (or 8-bit codes).
  */
-static void harx_opt_build(const harx_opt_geom *g, uint32_t n0, int32_t *sums, int want_sum)
+HARX_OPT_INLINE void harx_opt_build(const harx_opt_geom *g, uint32_t n0, int32_t *sums, int in_bits,
+                                    int want_sum)
 {
     const uint32_t cin = (uint32_t)g->ch_in;
-    const int merge = g->dil_x == 1 && (g->in_bits == 8 || (g->in_px_bytes & 3u) == 0);
+    const int merge = g->dil_x == 1 && (in_bits == 8 || (g->in_px_bytes & 3u) == 0);
     uint32_t p;
     for (p = 0; p < HARX_OPT_PX; p++) {
-        harx_opt_cursor c = harx_opt_seek(g->col, HARX_OPT_PX, p, 0);
+        uint8_t *d = g->col + p;
         const uint32_t n = n0 + p;
         uint32_t sum = 0;
         int32_t oy, ox, ky, kx;
         if (n >= g->n_out) {
-            harx_opt_zero(&c, g->taps);
+            harx_opt_zero(&d, 4u, g->taps);
             sums[p] = 0;
             continue;
         }
@@ -558,25 +529,25 @@ static void harx_opt_build(const harx_opt_geom *g, uint32_t n0, int32_t *sums, i
             const int32_t iy = oy * g->stride_y - g->pad_top + ky * g->dil_y;
             const int32_t ix0 = ox * g->stride_x - g->pad_left;
             if (iy < 0 || iy >= g->in_y) {
-                harx_opt_zero(&c, (uint32_t)g->k_x * cin);
+                harx_opt_zero(&d, 4u, (uint32_t)g->k_x * cin);
             } else if (merge) {
                 /* kx is in range iff 0 <= ix0 + kx < in_x */
                 int32_t lo = ix0 < 0 ? -ix0 : 0, hi = g->in_x - ix0;
                 lo = lo > g->k_x ? g->k_x : lo;
                 hi = hi > g->k_x ? g->k_x : (hi < lo ? lo : hi);
-                harx_opt_zero(&c, (uint32_t)lo * cin);
+                harx_opt_zero(&d, 4u, (uint32_t)lo * cin);
                 if (hi > lo)
-                    sum += harx_opt_unpack_run(&c, g->in + (uint32_t)(iy * g->in_x + ix0 + lo) * g->in_px_bytes,
-                                               (uint32_t)(hi - lo) * cin, g->in_bits, want_sum);
-                harx_opt_zero(&c, (uint32_t)(g->k_x - hi) * cin);
+                    sum += harx_opt_unpack_run(&d, 4u, g->in + (uint32_t)(iy * g->in_x + ix0 + lo) * g->in_px_bytes,
+                                               (uint32_t)(hi - lo) * cin, in_bits, want_sum);
+                harx_opt_zero(&d, 4u, (uint32_t)(g->k_x - hi) * cin);
             } else {
                 for (kx = 0; kx < g->k_x; kx++) {
                     const int32_t ix = ix0 + kx * g->dil_x;
                     if (ix < 0 || ix >= g->in_x)
-                        harx_opt_zero(&c, cin);
+                        harx_opt_zero(&d, 4u, cin);
                     else
-                        sum += harx_opt_unpack_run(&c, g->in + (uint32_t)(iy * g->in_x + ix) * g->in_px_bytes,
-                                                   cin, g->in_bits, want_sum);
+                        sum += harx_opt_unpack_run(&d, 4u, g->in + (uint32_t)(iy * g->in_x + ix) * g->in_px_bytes,
+                                                   cin, in_bits, want_sum);
                 }
             }
         }
@@ -584,7 +555,7 @@ static void harx_opt_build(const harx_opt_geom *g, uint32_t n0, int32_t *sums, i
     }
 }
 
-/* The int32 accumulators of an L8 block from its 16-bit-lane sums: vals[p][16]. */
+/* The int32 lane sums of an L8 block from its 16-bit-lane sums mid[4][4][2]: vals[p][16]. */
 static void harx_opt_l8_values(const uint32_t *mid, int32_t *vals)
 {
     uint32_t p, g;
@@ -600,9 +571,21 @@ static void harx_opt_l8_values(const uint32_t *mid, int32_t *vals)
     }
 }
 
+/* S block of 4 channels by weight bits and input signedness. */
+HARX_OPT_INLINE void harx_opt_s4(const uint8_t *col, const uint8_t *w, uint32_t taps, int32_t *acc, int w_bits,
+                                 int in_signed)
+{
+    if (w_bits == 8)
+        (in_signed ? harx_opt_sw8i_p4 : harx_opt_sw8u_p4)(col, w, taps, acc);
+    else if (w_bits == 4)
+        (in_signed ? harx_opt_sw4i_p4 : harx_opt_sw4u_p4)(col, w, taps, acc);
+    else
+        (in_signed ? harx_opt_sw2i_p4 : harx_opt_sw2u_p4)(col, w, taps, acc);
+}
+
 /*
  * Convolution: harx_conv's arguments and result; weight is the opt_layout.conv_weights layout, im2col holds
- * HARX_OPT_IM2COL_BYTES(ch_in, k_x, k_y) bytes, 4-byte aligned.
+ * HARX_OPT_IM2COL_BYTES(ch_in, k_x, k_y) bytes.
  */
 static inline void harx_opt_conv(const uint8_t *in, uint8_t *im2col, uint8_t *out, const uint8_t *weight,
                                  const int32_t *kappa, const int32_t *lambda, int32_t shift, int32_t in_x,
@@ -620,7 +603,6 @@ static inline void harx_opt_conv(const uint8_t *in, uint8_t *im2col, uint8_t *ou
     const uint32_t block_bytes = block * taps * (uint32_t)w_bits / 8u, row_bytes = taps * (uint32_t)w_bits / 8u;
     const uint32_t out_px_bytes = (uint32_t)ch_out * (uint32_t)out_bits / 8u;
     const int32_t half = family == HARX_OPT_S ? 0 : (int32_t)1 << (w_bits - 1);
-    static const int32_t no_corr[HARX_OPT_PX] = {0, 0, 0, 0};
     uint32_t n0, b, j;
     g.in = in;
     g.col = im2col;
@@ -630,18 +612,16 @@ static inline void harx_opt_conv(const uint8_t *in, uint8_t *im2col, uint8_t *ou
     g.taps = taps;
     g.in_px_bytes = (uint32_t)ch_in * (uint32_t)in_bits / 8u;
     g.n_out = (uint32_t)(out_x * out_y);
-    g.in_bits = in_bits;
     for (n0 = 0; n0 < g.n_out; n0 += HARX_OPT_PX) {
         int32_t corr[HARX_OPT_PX], vals[HARX_OPT_PX * 16u];
         uint32_t sums[HARX_OPT_PX * 8u];
         const uint32_t npx = g.n_out - n0 < HARX_OPT_PX ? g.n_out - n0 : HARX_OPT_PX;
         const uint8_t *w = weight;
         uint8_t *o = out + n0 * out_px_bytes;
-        harx_opt_build(&g, n0, corr, family != HARX_OPT_S);
+        harx_opt_build(&g, n0, corr, in_bits, family != HARX_OPT_S);
         for (j = 0; j < HARX_OPT_PX; j++)
             corr[j] *= half;
         for (b = 0; b < n_blocks; b++, w += block_bytes) {
-            const int32_t *acc = vals;
             if (family == HARX_OPT_L16) {
                 if (w_bits == 8)
                     harx_opt_l16w8_p4(im2col, w, taps, drain, sums);
@@ -649,28 +629,22 @@ static inline void harx_opt_conv(const uint8_t *in, uint8_t *im2col, uint8_t *ou
                     harx_opt_l16w4_p4(im2col, w, taps, drain, sums);
                 else
                     harx_opt_l16w2_p4(im2col, w, taps, drain, sums);
-                acc = (const int32_t *)(const void *)sums;
+                harx_opt_store(o, out_px_bytes, npx, b * 8u, 8u, (const int32_t *)(const void *)sums, 8u, corr,
+                               kappa, lambda, shift, out_bits);
             } else if (family == HARX_OPT_L8) {
                 harx_opt_l8w2_p4(im2col, w, taps, drain, sums);
                 harx_opt_l8_values(sums, vals);
-            } else if (w_bits == 8) {
-                (in_signed ? harx_opt_sw8i_p4 : harx_opt_sw8u_p4)(im2col, w, taps, vals);
-            } else if (w_bits == 4) {
-                (in_signed ? harx_opt_sw4i_p4 : harx_opt_sw4u_p4)(im2col, w, taps, vals);
+                harx_opt_store(o, out_px_bytes, npx, b * 16u, 16u, vals, 16u, corr, kappa, lambda, shift,
+                               out_bits);
             } else {
-                (in_signed ? harx_opt_sw2i_p4 : harx_opt_sw2u_p4)(im2col, w, taps, vals);
+                harx_opt_s4(im2col, w, taps, vals, w_bits, in_signed);
+                harx_opt_store(o, out_px_bytes, npx, b * 4u, 4u, vals, 4u, NULL, kappa, lambda, shift,
+                               out_bits);
             }
-            harx_opt_store(o, out_px_bytes, npx, b * block, block, acc, block, corr, kappa, lambda, shift,
-                           out_bits);
         }
         for (b = 0; b < n_s4; b++, w += 4u * row_bytes) {
-            if (w_bits == 8)
-                (in_signed ? harx_opt_sw8i_p4 : harx_opt_sw8u_p4)(im2col, w, taps, vals);
-            else if (w_bits == 4)
-                (in_signed ? harx_opt_sw4i_p4 : harx_opt_sw4u_p4)(im2col, w, taps, vals);
-            else
-                (in_signed ? harx_opt_sw2i_p4 : harx_opt_sw2u_p4)(im2col, w, taps, vals);
-            harx_opt_store(o, out_px_bytes, npx, n_blocks * block + 4u * b, 4u, vals, 4u, no_corr, kappa, lambda,
+            harx_opt_s4(im2col, w, taps, vals, w_bits, in_signed);
+            harx_opt_store(o, out_px_bytes, npx, n_blocks * block + 4u * b, 4u, vals, 4u, NULL, kappa, lambda,
                            shift, out_bits);
         }
         if (n_s1) {
@@ -681,7 +655,7 @@ static inline void harx_opt_conv(const uint8_t *in, uint8_t *im2col, uint8_t *ou
                 for (p = 0; p < HARX_OPT_PX; p++)
                     vals[4u * p + j] = one[p];
             }
-            harx_opt_store(o, out_px_bytes, npx, (uint32_t)ch_out - n_s1, n_s1, vals, 4u, no_corr, kappa, lambda,
+            harx_opt_store(o, out_px_bytes, npx, (uint32_t)ch_out - n_s1, n_s1, vals, 4u, NULL, kappa, lambda,
                            shift, out_bits);
         }
     }
@@ -689,88 +663,39 @@ static inline void harx_opt_conv(const uint8_t *in, uint8_t *im2col, uint8_t *ou
 
 /* ------------------------------------------------------------------------------------------------------
  * Linear layer: one "pixel" (the input vector), unpacked HARX_OPT_LINEAR_CHUNK codes at a time into a stack
- * buffer, the same families as the conv with 4 weight words per tap in registers.
+ * buffer; the conv's families with 4 weight words per tap in registers.
  * ------------------------------------------------------------------------------------------------------ */
-#define HARX_OPT_DECL4(T) T c00 = 0, c01 = 0, c02 = 0, c03 = 0
-#define HARX_OPT_MAC1(g, w) (c0##g += a0 * (w))
-#define HARX_OPT_L16W4_STEP1()                                                                                  \
-    do {                                                                                                        \
-        const uint32_t x = HARX_CWORD(wp), a0 = *c++;                                                           \
-        wp += 4;                                                                                                \
-        HARX_OPT_MAC1(0, x & 0x000F000Fu);                                                                     \
-        HARX_OPT_MAC1(1, (x >> 4) & 0x000F000Fu);                                                              \
-        HARX_OPT_MAC1(2, (x >> 8) & 0x000F000Fu);                                                              \
-        HARX_OPT_MAC1(3, (x >> 12) & 0x000F000Fu);                                                             \
-    } while (0)
-#define HARX_OPT_L16W8_STEP1()                                                                                  \
-    do {                                                                                                        \
-        const uint32_t x = HARX_CWORD(wp), y = HARX_CWORD(wp + 4), a0 = *c++;                                  \
-        wp += 8;                                                                                                \
-        HARX_OPT_MAC1(0, x & 0x00FF00FFu);                                                                     \
-        HARX_OPT_MAC1(1, (x >> 8) & 0x00FF00FFu);                                                              \
-        HARX_OPT_MAC1(2, y & 0x00FF00FFu);                                                                     \
-        HARX_OPT_MAC1(3, (y >> 8) & 0x00FF00FFu);                                                              \
-    } while (0)
-#define HARX_OPT_L16W2_STEP1()                                                                                  \
-    do {                                                                                                        \
-        const uint32_t x = HARX_CWORD(wp), a = c[0], b = c[1];                                                  \
-        uint32_t a0 = a;                                                                                        \
-        wp += 4;                                                                                                \
-        c += 2;                                                                                                 \
-        HARX_OPT_MAC1(0, x & 0x00030003u);                                                                     \
-        HARX_OPT_MAC1(1, (x >> 2) & 0x00030003u);                                                              \
-        HARX_OPT_MAC1(2, (x >> 4) & 0x00030003u);                                                              \
-        HARX_OPT_MAC1(3, (x >> 6) & 0x00030003u);                                                              \
-        a0 = b;                                                                                                 \
-        HARX_OPT_MAC1(0, (x >> 8) & 0x00030003u);                                                              \
-        HARX_OPT_MAC1(1, (x >> 10) & 0x00030003u);                                                             \
-        HARX_OPT_MAC1(2, (x >> 12) & 0x00030003u);                                                             \
-        HARX_OPT_MAC1(3, (x >> 14) & 0x00030003u);                                                             \
-    } while (0)
-#define HARX_OPT_L8W2_STEP1()                                                                                   \
-    do {                                                                                                        \
-        const uint32_t x = HARX_CWORD(wp), a0 = *c++;                                                           \
-        wp += 4;                                                                                                \
-        HARX_OPT_MAC1(0, x & 0x03030303u);                                                                     \
-        HARX_OPT_MAC1(1, (x >> 2) & 0x03030303u);                                                              \
-        HARX_OPT_MAC1(2, (x >> 4) & 0x03030303u);                                                              \
-        HARX_OPT_MAC1(3, (x >> 6) & 0x03030303u);                                                              \
-    } while (0)
-#define HARX_OPT_TAPS_P1(col, n, STEP, STEP_TAPS)                                                             \
-    do {                                                                                                        \
-        const uint8_t *c = (col), *e_ = c + (n);                                                                \
-        while (c != e_)                                                                                         \
-            STEP();                                                                                             \
-    } while (0)
 
-/* One lane block of the linear over taps [0, n): adds channel j's lane sum to sums[j] (block channels). */
+/* Lane block of the linear over taps [0, taps): adds channel j's lane sum to sums[j] (B channels). */
 #define HARX_OPT_L16_BLOCK1(NAME, STEP, STEP_TAPS)                                                             \
     HARX_OPT_HOT static void NAME(const uint8_t *col, const uint8_t *wp, uint32_t taps, uint32_t drain,       \
                                   uint32_t *sums)                                                               \
     {                                                                                                           \
         uint32_t t0, n;                                                                                         \
+        HARX_OPT_DECL4(uint32_t);                                                                               \
         for (t0 = 0; t0 < taps; t0 += n) {                                                                      \
-            HARX_OPT_DECL4(uint32_t);                                                                           \
             n = taps - t0 < drain ? taps - t0 : drain;                                                          \
-            HARX_OPT_TAPS_P1(col + t0, n, STEP, STEP_TAPS);                                                     \
+            HARX_OPT_ZERO4();                                                                                   \
+            HARX_OPT_TAPS(col + t0, n, 1u, STEP_TAPS, STEP(c_, HARX_OPT_ACTS1, HARX_OPT_MAC1));                \
             sums[0] += c00 & 0xFFFFu, sums[4] += c00 >> 16, sums[1] += c01 & 0xFFFFu, sums[5] += c01 >> 16;     \
             sums[2] += c02 & 0xFFFFu, sums[6] += c02 >> 16, sums[3] += c03 & 0xFFFFu, sums[7] += c03 >> 16;     \
         }                                                                                                       \
     }
-HARX_OPT_L16_BLOCK1(harx_opt_l16w8_p1, HARX_OPT_L16W8_STEP1, 1)
-HARX_OPT_L16_BLOCK1(harx_opt_l16w4_p1, HARX_OPT_L16W4_STEP1, 1)
-HARX_OPT_L16_BLOCK1(harx_opt_l16w2_p1, HARX_OPT_L16W2_STEP1, 2)
+HARX_OPT_L16_BLOCK1(harx_opt_l16w8_p1, HARX_OPT_L16W8_STEP, 1)
+HARX_OPT_L16_BLOCK1(harx_opt_l16w4_p1, HARX_OPT_L16W4_STEP, 1)
+HARX_OPT_L16_BLOCK1(harx_opt_l16w2_p1, HARX_OPT_L16W2_STEP, 2)
 
-/* Channel g + 4l of an L8 block from lane l of word g; the 16-bit middle level is added to sums per call
- * (n <= HARX_OPT_LINEAR_CHUNK taps: 256 * 9 < 2^16). */
+/* L8 block of the linear: 16 channels; the 16-bit middle level holds taps <= HARX_OPT_LINEAR_CHUNK
+ * (256 * 9 < 2^16) and is added to sums[16] per call. */
 HARX_OPT_HOT static void harx_opt_l8w2_p1(const uint8_t *col, const uint8_t *wp, uint32_t taps, uint32_t drain,
                                            uint32_t *sums)
 {
     uint32_t t0, n, g, mid[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    HARX_OPT_DECL4(uint32_t);
     for (t0 = 0; t0 < taps; t0 += n) {
-        HARX_OPT_DECL4(uint32_t);
         n = taps - t0 < drain ? taps - t0 : drain;
-        HARX_OPT_TAPS_P1(col + t0, n, HARX_OPT_L8W2_STEP1, 1);
+        HARX_OPT_ZERO4();
+        HARX_OPT_TAPS(col + t0, n, 1u, 1, HARX_OPT_L8W2_STEP(c_, HARX_OPT_ACTS1, HARX_OPT_MAC1));
         mid[0] += c00 & 0x00FF00FFu, mid[1] += (c00 >> 8) & 0x00FF00FFu;
         mid[2] += c01 & 0x00FF00FFu, mid[3] += (c01 >> 8) & 0x00FF00FFu;
         mid[4] += c02 & 0x00FF00FFu, mid[5] += (c02 >> 8) & 0x00FF00FFu;
@@ -784,37 +709,28 @@ HARX_OPT_HOT static void harx_opt_l8w2_p1(const uint8_t *col, const uint8_t *wp,
     }
 }
 
-/* S block of the linear: 4 channels, signed weights [tap][4], adds to sums[0..3]. */
-#define HARX_OPT_S_STEP1(DECODE, W_BYTES)                                                                       \
-    do {                                                                                                        \
-        const int32_t a0 = *c++;                                                                                \
-        DECODE;                                                                                                 \
-        wp += W_BYTES;                                                                                          \
-        c00 += a0 * w0, c01 += a0 * w1, c02 += a0 * w2, c03 += a0 * w3;                                         \
-    } while (0)
-#define HARX_OPT_SW8_DEC const int32_t w0 = ((const int8_t *)wp)[0], w1 = ((const int8_t *)wp)[1],             \
-                                       w2 = ((const int8_t *)wp)[2], w3 = ((const int8_t *)wp)[3]
-#define HARX_OPT_SW4_DEC                                                                                        \
-    const uint32_t x = (uint32_t)wp[0] | (uint32_t)wp[1] << 8;                                                  \
-    const int32_t w0 = HARX_OPT_SEXT(x, 0, 15u, 8), w1 = HARX_OPT_SEXT(x, 4, 15u, 8),                          \
-                  w2 = HARX_OPT_SEXT(x, 8, 15u, 8), w3 = HARX_OPT_SEXT(x, 12, 15u, 8)
-#define HARX_OPT_SW2_DEC                                                                                        \
-    const uint32_t x = wp[0];                                                                                   \
-    const int32_t w0 = HARX_OPT_SEXT(x, 0, 3u, 2), w1 = HARX_OPT_SEXT(x, 2, 3u, 2),                            \
-                  w2 = HARX_OPT_SEXT(x, 4, 3u, 2), w3 = HARX_OPT_SEXT(x, 6, 3u, 2)
-#define HARX_OPT_SW8_STEP1() HARX_OPT_S_STEP1(HARX_OPT_SW8_DEC, 4)
-#define HARX_OPT_SW4_STEP1() HARX_OPT_S_STEP1(HARX_OPT_SW4_DEC, 2)
-#define HARX_OPT_SW2_STEP1() HARX_OPT_S_STEP1(HARX_OPT_SW2_DEC, 1)
+/* S block of the linear: 4 channels, signed weights [tap][4]; adds to sums[0..3]. */
 #define HARX_OPT_S_BLOCK1(NAME, STEP)                                                                           \
     HARX_OPT_HOT static void NAME(const uint8_t *col, const uint8_t *wp, uint32_t taps, int32_t *sums)        \
     {                                                                                                           \
         HARX_OPT_DECL4(int32_t);                                                                                \
-        HARX_OPT_TAPS_P1(col, taps, STEP, 1);                                                                   \
+        HARX_OPT_TAPS(col, taps, 1u, 1, STEP(c_, HARX_OPT_ACTS1, HARX_OPT_MAC1, uint8_t));                     \
         sums[0] += c00, sums[1] += c01, sums[2] += c02, sums[3] += c03;                                         \
     }
-HARX_OPT_S_BLOCK1(harx_opt_sw8_p1, HARX_OPT_SW8_STEP1)
-HARX_OPT_S_BLOCK1(harx_opt_sw4_p1, HARX_OPT_SW4_STEP1)
-HARX_OPT_S_BLOCK1(harx_opt_sw2_p1, HARX_OPT_SW2_STEP1)
+HARX_OPT_S_BLOCK1(harx_opt_sw8_p1, HARX_OPT_SW8_STEP)
+HARX_OPT_S_BLOCK1(harx_opt_sw4_p1, HARX_OPT_SW4_STEP)
+HARX_OPT_S_BLOCK1(harx_opt_sw2_p1, HARX_OPT_SW2_STEP)
+
+HARX_OPT_INLINE void harx_opt_s4_p1(const uint8_t *col, const uint8_t *w, uint32_t taps, int32_t *sums,
+                                    int w_bits)
+{
+    if (w_bits == 8)
+        harx_opt_sw8_p1(col, w, taps, sums);
+    else if (w_bits == 4)
+        harx_opt_sw4_p1(col, w, taps, sums);
+    else
+        harx_opt_sw2_p1(col, w, taps, sums);
+}
 
 /*
  * Fully connected layer to int32 outputs: harx_linear_i32's arguments and result (unsigned input); weight is
@@ -836,9 +752,9 @@ static inline void harx_opt_linear_i32(const uint8_t *in, const int32_t *bias, i
     for (t0 = 0; t0 < dim_vec; t0 += HARX_OPT_LINEAR_CHUNK) {
         const uint32_t n = dim_vec - t0 < HARX_OPT_LINEAR_CHUNK ? dim_vec - t0 : HARX_OPT_LINEAR_CHUNK;
         const uint32_t tap_bytes = t0 * (uint32_t)w_bits / 8u; /* bytes of one row before this chunk */
-        harx_opt_cursor c = harx_opt_seek(col, 1, 0, 0);
-        const int32_t corr = half * (int32_t)harx_opt_unpack_run(&c, in + t0 * (uint32_t)in_bits / 8u, n, in_bits,
-                                                                  family != HARX_OPT_S);
+        uint8_t *d = col;
+        const int32_t corr = half * (int32_t)harx_opt_unpack_run(&d, 1u, in + t0 * (uint32_t)in_bits / 8u, n,
+                                                                  in_bits, family != HARX_OPT_S);
         const uint8_t *w = weight;
         for (b = 0; b < n_blocks; b++, w += block * row_bytes) {
             uint32_t sums[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, j;
@@ -856,16 +772,8 @@ static inline void harx_opt_linear_i32(const uint8_t *in, const int32_t *bias, i
             for (j = 0; j < block; j++)
                 out[b * block + j] += (int32_t)sums[j] - corr;
         }
-        for (b = 0; b < n_s4; b++, w += 4u * row_bytes) {
-            int32_t *s = out + n_blocks * block + 4u * b;
-            const uint8_t *wb = w + 4u * tap_bytes;
-            if (w_bits == 8)
-                harx_opt_sw8_p1(col, wb, n, s);
-            else if (w_bits == 4)
-                harx_opt_sw4_p1(col, wb, n, s);
-            else
-                harx_opt_sw2_p1(col, wb, n, s);
-        }
+        for (b = 0; b < n_s4; b++, w += 4u * row_bytes)
+            harx_opt_s4_p1(col, w + 4u * tap_bytes, n, out + n_blocks * block + 4u * b, w_bits);
         for (o = n_blocks * block + 4u * n_s4; o < n_out; o++, w += row_bytes) {
             const uint8_t *row = w + tap_bytes;
             int32_t acc = 0;
@@ -882,8 +790,9 @@ static inline void harx_opt_linear_i32(const uint8_t *in, const int32_t *bias, i
  * ------------------------------------------------------------------------------------------------------ */
 
 /* Per-field maximum of two words of unsigned `bits`-bit fields: even and odd fields apart, each with the
- * field above it free, so (x | 2^bits) - y per field never borrows across fields and its bit `bits` says x >= y. */
-static inline uint32_t harx_opt_max_fields(uint32_t x, uint32_t y, int bits)
+ * field above it free, so (x | 2^bits) - y per field never borrows across fields and its bit `bits` says
+ * x >= y. */
+HARX_OPT_INLINE uint32_t harx_opt_max_fields(uint32_t x, uint32_t y, int bits)
 {
     const uint32_t even = bits == 8 ? 0x00FF00FFu : (bits == 4 ? 0x0F0F0F0Fu : 0x33333333u);
     const uint32_t low = bits == 8 ? 0x00010001u : (bits == 4 ? 0x01010101u : 0x11111111u);
@@ -924,20 +833,12 @@ static inline void harx_opt_maxpool(const uint8_t *in, uint8_t *out, int32_t in_
                     }
                 }
                 if (words)
-                    HARX_WORD(o + i) = m;
+                    *(harx_word *)(void *)(o + i) = m;
                 else
                     o[i] = (uint8_t)m;
             }
         }
     }
-}
-
-/* The requantized code of a channel sum (harx_avgpool's flag_requant formula). */
-static inline uint32_t harx_opt_avg_code(int32_t sum, int32_t multiplier, int32_t out_add, int32_t out_shift,
-                                         int32_t top)
-{
-    const int32_t v = (sum * multiplier + out_add) >> out_shift;
-    return (uint32_t)(v < 0 ? 0 : (v > top ? top : v));
 }
 
 /*
@@ -972,8 +873,6 @@ static inline void harx_opt_avgpool(const uint8_t *in, uint8_t *out, int32_t lam
         for (p0 = 0; p0 < n_px; p0 += cap) {
             const uint32_t p1 = n_px - p0 < cap ? n_px : p0 + cap;
             const uint8_t *src = in + p0 * px_bytes + col;
-            for (j = 0; j < fields; j++)
-                lanes[j] = 0;
             if (bits == 8) {
                 uint32_t l0 = 0, l1 = 0;
                 for (p = p0; p < p1; p++, src += px_bytes) {
@@ -1004,8 +903,11 @@ static inline void harx_opt_avgpool(const uint8_t *in, uint8_t *out, int32_t lam
                 sum[j + fields] += (int32_t)(lanes[j] >> 16);
             }
         }
-        for (j = 0; j < 2u * fields; j++)
-            code |= harx_opt_avg_code(sum[j], multiplier, out_add, out_shift, top) << (j * (uint32_t)bits);
+        for (j = 0; j < 2u * fields; j++) {
+            /* harx_avgpool's formula: clip((sum * multiplier + out_add) >> out_shift, 0, top) */
+            const int32_t v = (sum[j] * multiplier + out_add) >> out_shift;
+            code |= (uint32_t)(v < 0 ? 0 : (v > top ? top : v)) << (j * (uint32_t)bits);
+        }
         out[col] = (uint8_t)code;
         out[col + 1u] = (uint8_t)(code >> 8);
         out[col + 2u] = (uint8_t)(code >> 16);
