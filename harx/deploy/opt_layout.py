@@ -19,9 +19,8 @@ The kernel unpacks activation codes to one byte each in *run order*: for each ke
 - ``L16`` (other unsigned inputs): blocks of 8 channels. A 32-bit weight word carries the offset codes
   ``w + 2^(b-1)`` (in ``0 .. 2^b - 1``) of channels ``g`` and ``g + 4`` in 16-bit lanes, so one
   multiplication by an activation code does two MACs with no borrow between the lanes. Per tap: 4-bit weights
-  one word (the 8 channels' offset codes in channel order); 8-bit two words, bytes of channels
-  ``0,1,4,5`` and ``2,3,6,7``; 2-bit one word per two taps ``t, t+1``, fields ``0-3: (t, ch 0-3)``,
-  ``4-7: (t+1, ch 0-3)``, ``8-11: (t, ch 4-7)``, ``12-15: (t+1, ch 4-7)``.
+  one word, 2-bit one halfword (the 8 channels' offset codes in channel order; the kernel spreads a halfword
+  ``h`` as ``h | h << 8``); 8-bit two words, bytes of channels ``0,1,4,5`` and ``2,3,6,7``.
 - ``L8`` (2-bit input, 2-bit weights): blocks of 16 channels, a word per tap with the 16 offset codes in
   channel order; channel ``g + 4l`` lands in 8-bit lane ``l``: four MACs per multiplication.
 
@@ -163,13 +162,9 @@ def _block_bytes(w: np.ndarray, plan: LanePlan) -> np.ndarray:
         return pack(w.T, b)
     off = w.astype(np.int64) + plan.weight_offset  # 0 .. 2^b - 1
     t = off.T  # (taps, channels)
-    if plan.family == "L8" or b == 4:
-        return pack(t, b)
     if b == 8:
         return pack(t[:, [0, 1, 4, 5, 2, 3, 6, 7]], b)
-    pairs = t.reshape(-1, 2, 8)  # (tap pairs, tap in pair, channel)
-    fields = np.concatenate([pairs[:, 0, :4], pairs[:, 1, :4], pairs[:, 0, 4:], pairs[:, 1, 4:]], axis=1)
-    return pack(fields, b)
+    return pack(t, b)
 
 
 def _weights(w: np.ndarray, plan: LanePlan) -> np.ndarray:
