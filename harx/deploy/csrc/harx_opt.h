@@ -596,7 +596,7 @@ HARX_OPT_INLINE void harx_opt_s4(const uint8_t *col, const uint8_t *w, uint32_t 
  * Convolution: harx_conv's arguments and result; weight is the opt_layout.conv_weights layout, im2col holds
  * HARX_OPT_IM2COL_BYTES(ch_in, k_x, k_y) bytes.
  */
-static inline void harx_opt_conv(const uint8_t *in, uint8_t *im2col, uint8_t *out, const uint8_t *weight,
+HARX_OPT_INLINE void harx_opt_conv(const uint8_t *in, uint8_t *im2col, uint8_t *out, const uint8_t *weight,
                                  const int32_t *kappa, const int32_t *lambda, int32_t shift, int32_t in_x,
                                  int32_t in_y, int32_t ch_in, int32_t out_x, int32_t out_y, int32_t ch_out,
                                  int32_t k_x, int32_t k_y, int32_t pad_top, int32_t pad_left, int32_t stride_x,
@@ -745,7 +745,7 @@ HARX_OPT_INLINE void harx_opt_s4_p1(const uint8_t *col, const uint8_t *w, uint32
  * Fully connected layer to int32 outputs: harx_linear_i32's arguments and result (unsigned input); weight is
  * the opt_layout.linear_weights layout. Uses HARX_OPT_LINEAR_CHUNK bytes of stack for the unpacked input.
  */
-static inline void harx_opt_linear_i32(const uint8_t *in, const int32_t *bias, int32_t *out, const uint8_t *weight,
+HARX_OPT_INLINE void harx_opt_linear_i32(const uint8_t *in, const int32_t *bias, int32_t *out, const uint8_t *weight,
                                        uint32_t dim_vec, uint32_t n_out, int in_bits, int w_bits)
 {
     const int family = harx_opt_family(in_bits, 0, w_bits, dim_vec);
@@ -814,7 +814,7 @@ HARX_OPT_INLINE uint32_t harx_opt_max_fields(uint32_t x, uint32_t y, int bits)
 
 /* Max pool: harx_maxpool's arguments and result; per-field SWAR maximum over whole words of a pixel's codes
  * (single bytes when the rows are not whole aligned words). */
-static inline void harx_opt_maxpool(const uint8_t *in, uint8_t *out, int32_t in_x, int32_t in_y, int32_t ch,
+HARX_OPT_INLINE void harx_opt_maxpool(const uint8_t *in, uint8_t *out, int32_t in_x, int32_t in_y, int32_t ch,
                                     int32_t out_x, int32_t out_y, int32_t k_x, int32_t k_y, int32_t pad_top,
                                     int32_t pad_left, int32_t stride_x, int32_t stride_y, int bits)
 {
@@ -855,7 +855,7 @@ static inline void harx_opt_maxpool(const uint8_t *in, uint8_t *out, int32_t in_
  * kernel the whole input, no padding, whole aligned words per pixel) sums a word of channels at a time in
  * 16-bit lanes; any other geometry runs the reference.
  */
-static inline void harx_opt_avgpool(const uint8_t *in, uint8_t *out, int32_t lambda, int32_t out_shift,
+HARX_OPT_INLINE void harx_opt_avgpool(const uint8_t *in, uint8_t *out, int32_t lambda, int32_t out_shift,
                                     int32_t out_add, int32_t in_x, int32_t in_y, int32_t ch, int32_t out_x,
                                     int32_t out_y, int32_t k_x, int32_t k_y, int32_t pad_top, int32_t pad_left,
                                     int32_t stride_x, int32_t stride_y, int bits)
