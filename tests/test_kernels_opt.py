@@ -569,24 +569,33 @@ def test_layout_refuses_what_it_cannot_run_exactly():
 
 @needs_cc
 def test_c_and_python_lane_plans_agree(tmp_path):
-    """harx_opt_family / harx_opt_drain_taps in C give opt_layout.lane_plan's family and drain interval."""
+    """harx_opt_family, harx_opt_drain_taps, harx_opt_block_channels and HARX_OPT_IM2COL_BYTES in C give
+    opt_layout's family, drain interval, block and im2col size."""
     grid = [
         (i, s, w, t) for i, s in [(8, 1), (8, 0), (4, 0), (2, 0)] for w in BITS for t in (1, 160, 7281, 7282)
     ]
-    body = "\n".join(
-        f'    f = harx_opt_family({i}, {s}, {w}, {t}u); printf("%d %u\\n", f, harx_opt_drain_taps(f, {i}, {w}));'
+    lines = [
+        f'    f = harx_opt_family({i}, {s}, {w}, {t}u);\n    printf("%d %u %u\\n", f, harx_opt_drain_taps(f, {i}, {w}), '
+        f"harx_opt_block_channels(f));"
         for i, s, w, t in grid
-    )
+    ]
+    shapes = [(9, 5, 1), (32, 5, 1), (6, 3, 2), (1, 1, 1)]
+    lines += [f'    printf("%u\\n", HARX_OPT_IM2COL_BYTES({c}, {kx}, {ky}));' for c, kx, ky in shapes]
     src = tmp_path / "plans.c"
     src.write_text(
-        f'#include <stdio.h>\n#include "harx_opt.h"\nint main(void)\n{{\n    int f;\n{body}\n    return 0;\n}}\n'
+        '#include <stdio.h>\n#include "harx_opt.h"\nint main(void)\n{\n    int f;\n'
+        + "\n".join(lines)
+        + "\n    return 0;\n}\n"
     )
     exe = tmp_path / "plans"
     subprocess.run(
         [os.environ.get("CC", "cc"), *WARN, "-O2", f"-I{CSRC}", str(src), "-o", str(exe)], check=True
     )
-    got = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split("\n")
+    got = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
     families = {"S": 0, "L16": 1, "L8": 2}
-    for (i, s, w, t), line in zip(grid, got, strict=False):
-        plan = opt_layout.lane_plan(i, bool(s), w, t)
-        assert line == f"{families[plan.family]} {plan.drain_taps}", (i, s, w, t)
+    want = [
+        f"{families[p.family]} {p.drain_taps} {p.block_channels}"
+        for p in (opt_layout.lane_plan(i, bool(s), w, t) for i, s, w, t in grid)
+    ]
+    want += [str(opt_layout.im2col_bytes(c, kx * ky)) for c, kx, ky in shapes]
+    assert got == want

@@ -25,12 +25,16 @@
  *    mul; every 28 taps the 8-bit lanes are added to 16-bit lanes, which hold the whole tap count (checked).
  * Remainder channels (ch_out not a multiple of B) run the S kernel, 4 and then 1 at a time.
  *
- * The hot loops were read with riscv64-unknown-elf-objdump -d (gcc 12, -O2 -march=rv32imc): per tap one
- * weight word (L16 w8: two; S: four lb), four lbu of the codes, the lane extraction (and, srl), 16 mul,
- * 16 add, two pointer steps and the branch; accumulators, pointers and the loop end stay in registers.
- * gcc's first scheduling pass hoists every load and shift of a tap to its top and then spills
- * accumulators (7 stack accesses per tap in the L16 loop); HARX_OPT_HOT turns that pass off for the hot
- * functions (define HARX_OPT_HOT empty to build without it).
+ * The hot loops, read with riscv64-unknown-elf-objdump -d (gcc 12.2, -O2 -march=rv32imc), per tap of the
+ * 4 pixels: L16 w4 47 instructions (1 lw, 4 lbu, 7 and/srl, 16 mul, 16 add, 2 pointer steps, the branch)
+ * with no stack access; L16 w2 49 (lhu, sll, or spread the halfword); L16 w8 48 and L8 47-48, each with one
+ * reload of the loop end from the stack (no register left); S w8 84 per two taps (16 lb/lbu, 32 mul,
+ * 32 add), one stack access. Accumulators and pointers stay in registers. gcc's first scheduling pass
+ * undoes this: it hoists all loads and shifts of a tap to its top and then spills accumulators (5 stack
+ * accesses per tap in the L16 w4 loop, 27 per two taps in the S w8 loop). HARX_OPT_HOT turns that pass off for the hot functions only (noinline
+ * keeps them apart from the callers, which are scheduled as usual); without it the 8-bit network takes 3.75
+ * instead of 2.93 instructions per MAC (bench/results/kernels_rv32_no_hot.md). A build may instead pass
+ * -fno-schedule-insns; define HARX_OPT_HOT to override.
  */
 #ifndef HARX_OPT_H
 #define HARX_OPT_H
@@ -42,7 +46,7 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 #if !defined(HARX_OPT_HOT)
-#define HARX_OPT_HOT __attribute__((optimize("no-schedule-insns", "no-tree-reassoc"), noinline))
+#define HARX_OPT_HOT __attribute__((optimize("no-schedule-insns"), noinline))
 #endif
 #define HARX_OPT_INLINE static inline __attribute__((always_inline))
 #else
