@@ -62,6 +62,7 @@ BARS = {
     "c32k5w8a4-c32k5w4a4-gapw4": 3.5,
     "c32k5w8a2-c32k5w2a2-gapw2": 3.5,
 }
+GENOMES_8BIT, GENOMES_2BIT = "c32k5w8a8-c32k5w8a8-gapw8", "c32k5w8a2-c32k5w2a2-gapw2"
 MODELS = [(f"c32k5w8a{a}-c32k5w{w}a{a}-gapw{w}", CHANNELS) for a in (8, 4, 2) for w in (8, 4, 2)]
 MODELS += [("c32k5w4a4-c32k5w4a4-gapw4", 8), ("c32k5w2a2-c32k5w2a2-gapw2", 8)]
 
@@ -376,6 +377,35 @@ def write(layers: list[LayerCount], nets: list[dict], version: str, hot: bool) -
             f"| `{r['genome']}` | {r['macs']} | {r['ref_per_mac']:.2f} | {r['opt_per_mac']:.2f} | "
             f"<= {r['bar_per_mac']} | {'yes' if r['meets_bar'] else 'NO'} |"
         )
+    two, eight = (next(r for r in nets if r["genome"] == g) for g in (GENOMES_2BIT, GENOMES_8BIT))
+    lines += [
+        "",
+        f"2-bit network no slower per MAC than the 8-bit one: {two['opt_per_mac']:.2f} vs "
+        f"{eight['opt_per_mac']:.2f} ({'yes' if two['opt_per_mac'] <= eight['opt_per_mac'] else 'NO'}).",
+        "",
+        "## 32 -> 32 channels, k5, 128 pixels (output bits = input bits): ref / opt instructions per MAC",
+        "",
+        "| input \\ weights | w8 | w4 | w2 |",
+        "|---|---|---|---|",
+    ]
+    middle = {(c.in_tag, c.w_bits): c for c in layers if c.kind == "conv" and c.index == 1}
+    for tag in ("u8", "u4", "u2"):
+        cells = [middle[(tag, w)] for w in (8, 4, 2)]
+        lines.append(
+            f"| {tag} | " + " | ".join(f"{c.ref_per_mac:.2f} / {c.opt_per_mac:.2f}" for c in cells) + " |"
+        )
+    lines += [
+        "",
+        "## First layer (signed int8 window, k5, 128 pixels): ref / opt instructions per MAC",
+        "",
+        "| layer | -> u8 | -> u4 | -> u2 |",
+        "|---|---|---|---|",
+    ]
+    first = {(c.in_channels, c.w_bits, c.out_bits): c for c in layers if c.kind == "conv" and c.index == 0}
+    for ch, w in ((CHANNELS, 8), (8, 4), (8, 2)):
+        cells = [first.get((ch, w, o)) for o in (8, 4, 2)]
+        text = [f"{c.ref_per_mac:.2f} / {c.opt_per_mac:.2f}" if c else "-" for c in cells]
+        lines.append(f"| {ch} -> 32, w{w} | " + " | ".join(text) + " |")
     lines += [
         "",
         "## Per layer",
