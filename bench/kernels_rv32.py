@@ -4,18 +4,21 @@ For each genome ``c32k5w8a{a}-c32k5w{w}a{a}-gapw{w}`` (a, w in 8/4/2; input 9 ch
 6 classes) a random-weight integer model (harx.deploy.synthetic) gives four layers: the first conv
 (signed int8 window, 9 -> 32 channels, 8-bit weights, a-bit output), the 32 -> 32 conv (a-bit input,
 w-bit weights), the global average pool and the classifier. Two more models with an 8-channel input give
-the first layer with 4- and 2-bit weights. One bare rv32imc ELF (gcc -O2 -march=rv32imc, the generated
-projects' flags) runs every model's layer sequence twice, with the reference kernels and with the
-optimized ones, inside ``harx_infer``; the qemu plugin (harx/deploy/csrc/icount_plugin.c) counts the
-instructions of each kernel call exactly (from its entry to the next call's: the per-layer split of
-harx.deploy.toolchain). The ELF compares every layer's output of the two runs byte for byte, and the
-logits with the numpy integer model's.
+the first layer with 4- and 2-bit weights. Each kernel is the file a generated project holds
+(harx.deploy.kernels.Kernel: PULP-NN signature, the template's call into harx_ref.h), its own translation
+unit; its optimized twin is the same file calling harx_opt.h. One bare rv32imc ELF (the generated
+projects' flags) runs every model's layer sequence twice, with the reference and the optimized kernels,
+called from ``harx_infer`` as network.c calls them; the qemu plugin (harx/deploy/csrc/icount_plugin.c)
+counts the instructions of each kernel call exactly (from its entry to the next call's: the per-layer split
+of harx.deploy.toolchain). The ELF compares every layer's output of the two runs byte for byte, and the
+logits with the numpy integer model's. The reference sums equal a generated project's measured counts
+(9.36, 10.65 and 15.10 instructions per MAC for the three networks below, checked on 2026-12-04).
 
 Whole networks: the three genomes of issue 17 are estimated as the SUM OF THEIR PER-LAYER MEASUREMENTS
 (conv + conv + GAP + linear, as a network.c calls them), divided by the network's MACs; the integrated
 network (generated network.c with the optimized kernels) is measured after codegen wires them in.
 
-    .venv/bin/python bench/kernels_rv32.py                  # about 1 min
+    .venv/bin/python bench/kernels_rv32.py                  # about 20 s
     .venv/bin/python bench/kernels_rv32.py --no-hot         # HARX_OPT_HOT without the scheduling switch
 """
 
@@ -32,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from harx.deploy import opt_layout
+from harx.deploy.kernels import Kernel
 from harx.deploy.synthetic import random_model, random_windows
 from harx.models.genome import parse_genome
 from harx.quant.integer import IntConv, IntGap, IntLinear
@@ -104,10 +108,11 @@ def _int32(name: str, data: np.ndarray, static: bool = True) -> str:
 
 @dataclass
 class _Source:
-    """C pieces of the bench ELF: kernels.c's kernel functions (name -> definition), inference.c's data and
-    calls, main.c's declarations and checks."""
+    """C pieces of the bench ELF: the kernel files (function name -> source) and their prototypes
+    (harx_kernels.h), inference.c's data and calls, main.c's declarations and checks."""
 
     kernels: dict[str, str]
+    protos: list[str]
     data: list[str]
     calls: dict[str, list[str]]
     externs: list[str]
@@ -115,36 +120,32 @@ class _Source:
     layers: list[tuple[str, int, dict]]
 
 
-# Kernel functions as a generated project has them: one per kind and bit widths, in their own translation
-# unit, every geometry argument a run-time value (so the compiler specialises the bit widths only).
-_CONV_PARAMS = (
-    "const uint8_t *in, uint8_t *col, uint8_t *out, const uint8_t *w, const int32_t *kappa, "
-    "const int32_t *lambda, int32_t shift, int32_t in_x, int32_t in_y, int32_t ch_in, int32_t out_x, "
-    "int32_t out_y, int32_t ch_out, int32_t k_x, int32_t k_y, int32_t pad_top, int32_t pad_left, "
-    "int32_t stride_x, int32_t stride_y"
-)
-_CONV_ARGS = (
-    "in, col, out, w, kappa, lambda, shift, in_x, in_y, ch_in, out_x, out_y, ch_out, k_x, k_y, pad_top, "
-    "pad_left, stride_x, stride_y, 1, 1"
-)
-_GAP_PARAMS = (
-    "const uint8_t *in, uint8_t *out, int32_t lambda, int32_t out_shift, int32_t out_add, int32_t in_x, "
-    "int32_t in_y, int32_t ch, int32_t out_x, int32_t out_y, int32_t k_x, int32_t k_y, int32_t pad_top, "
-    "int32_t pad_left, int32_t stride_x, int32_t stride_y"
-)
-_GAP_ARGS = "in, out, lambda, out_shift, out_add, in_x, in_y, ch, out_x, out_y, k_x, k_y, pad_top, pad_left, stride_x, stride_y"
-_LINEAR_PARAMS = (
-    "const uint8_t *in, const int32_t *bias, int32_t *out, const uint8_t *w, uint32_t dim_vec, uint32_t n_out"
-)
+# The opt variant of a kernel file: harx's template text (its PULP-NN signature, harx's arguments) calling
+# harx_opt.h instead of harx_ref.h, as kernels/*.c will once codegen emits the optimized kernels.
+_OPT_CALLS = {
+    "harx_conv(": "harx_opt_conv(",
+    "harx_avgpool(": "harx_opt_avgpool(",
+    "harx_linear_i32(": "harx_opt_linear_i32(",
+    '#include "harx_ref.h"': '#include "harx_opt.h"',
+}
 
 
-def _kernel(src: _Source, variant: str, kind: str, tag: str, params: str, body: str) -> str:
-    name = f"k_{variant}_{kind}_{tag}"
-    src.kernels[name] = f"void {name}({params});\nvoid {name}({params})\n{{\n    {body};\n}}"
+def _kernel(src: _Source, variant: str, kernel: Kernel) -> str:
+    """The name of the kernel function of ``variant``; its file and prototype are added once."""
+    name = kernel.name if variant == "ref" else f"{kernel.name}_opt"
+    if name not in src.kernels:
+        text = kernel.source()
+        if variant == "opt":
+            text = text.replace(f"void {kernel.name}(", f"void {name}(")
+            for ref, opt in _OPT_CALLS.items():
+                text = text.replace(ref, opt)
+        src.kernels[name] = text
+        src.protos.append(kernel.signature().replace(f"void {kernel.name}(", f"void {name}(") + ";")
     return name
 
 
 def _conv(src: _Source, p: str, variant: str, prev: str, out: str, spec, layer: IntConv) -> str:
+    """The call of a conv as harx.deploy.codegen writes it (time along W)."""
     if variant == "ref":
         opt = opt_layout.conv_weights(layer.weights, layer.w_bits, layer.in_bits, layer.in_signed)
         src.data += [
@@ -153,26 +154,21 @@ def _conv(src: _Source, p: str, variant: str, prev: str, out: str, spec, layer: 
             _int32(f"{p}_kappa", layer.kappa),
             _int32(f"{p}_lambda", layer.lam),
         ]
-    bits = f"{spec.in_bits}, {int(layer.in_signed)}, {spec.out_bits}, {spec.w_bits}"
-    fn = "harx_conv" if variant == "ref" else "harx_opt_conv"
-    tag = f"{'i' if layer.in_signed else 'u'}{spec.in_bits}_u{spec.out_bits}_i{spec.w_bits}"
-    name = _kernel(src, variant, "conv", tag, _CONV_PARAMS, f"{fn}({_CONV_ARGS}, {bits})")
+    name = _kernel(src, variant, Kernel("conv", spec.in_bits, spec.out_bits, spec.w_bits, layer.in_signed))
+    in_t = "int8_t *" if layer.in_signed else "uint8_t *"
     col = "col_ref" if variant == "ref" else "col_opt"
     return (
-        f"{name}((const uint8_t *){prev}, {col}, {out}, {p}_w{variant}, {p}_kappa, {p}_lambda, {layer.shift}, "
-        f"{spec.lin}, 1, {spec.cin}, {spec.lout}, 1, {spec.cout}, {spec.kernel}, 1, 0, {spec.pad_left}, "
-        f"{spec.stride}, 1);"
+        f"{name}(({in_t}){prev}, ({in_t}){col}, NULL, {out}, (int8_t *){p}_w{variant}, (int32_t *){p}_kappa, "
+        f"(int32_t *){p}_lambda, 0, (uint16_t){layer.shift}, {spec.lin}, 1, {spec.cin}, {spec.lout}, 1, "
+        f"{spec.cout}, {spec.kernel}, 1, 0, 0, {layer.pad_left}, {layer.pad_right}, {spec.stride}, 1, 1, 1);"
     )
 
 
 def _gap(src: _Source, variant: str, prev: str, out: str, spec, layer: IntGap) -> str:
-    fn = "harx_avgpool" if variant == "ref" else "harx_opt_avgpool"
-    name = _kernel(
-        src, variant, "avgpool", f"u{spec.in_bits}", _GAP_PARAMS, f"{fn}({_GAP_ARGS}, {spec.in_bits})"
-    )
+    name = _kernel(src, variant, Kernel("avgpool", spec.in_bits, spec.in_bits))
     return (
-        f"{name}({prev}, {out}, {layer.m * spec.lin}, {layer.shift}, 0, {spec.lin}, 1, {spec.cin}, 1, 1, "
-        f"{spec.lin}, 1, 0, 0, {spec.lin}, 1);"
+        f"{name}({prev}, {out}, {layer.m * spec.lin}, (uint16_t){layer.shift}, 0, {spec.lin}, 1, {spec.cin}, "
+        f"1, 1, {spec.lin}, 1, 0, 0, 0, 0, {spec.lin}, 1, 1);"
     )
 
 
@@ -183,10 +179,11 @@ def _linear(src: _Source, p: str, variant: str, prev: str, out: str, spec, layer
             _bytes(f"{p}_wopt", opt_layout.linear_weights(layer.weights, layer.w_bits, layer.in_bits)),
             _int32(f"{p}_bias", layer.bias),
         ]
-    fn = "harx_linear_i32" if variant == "ref" else "harx_opt_linear_i32"
-    body = f"{fn}(in, bias, out, w, dim_vec, n_out, {spec.in_bits}, {spec.w_bits})"
-    name = _kernel(src, variant, "linear", f"u{spec.in_bits}_i{spec.w_bits}", _LINEAR_PARAMS, body)
-    return f"{name}({prev}, {p}_bias, (int32_t *)(void *){out}, {p}_w{variant}, {spec.cin}, {spec.cout});"
+    name = _kernel(src, variant, Kernel("linear_i32", spec.in_bits, w_bits=spec.w_bits))
+    return (
+        f"{name}({prev}, (int8_t *){p}_bias, (int8_t *){out}, (int8_t *){p}_w{variant}, {spec.cin}, "
+        f"{spec.cout});"
+    )
 
 
 def _add_model(src: _Source, m: int, genome: str, channels: int, seed: int) -> None:
@@ -238,14 +235,17 @@ def _add_model(src: _Source, m: int, genome: str, channels: int, seed: int) -> N
 
 def _write_sources(work: Path, src: _Source, hot: bool) -> None:
     no_hot = "" if hot else "#define HARX_OPT_HOT __attribute__((noinline))\n"
-    protos = "\n".join(k.split("\n")[0] for k in src.kernels.values())
-    for name, definition in src.kernels.items():  # one translation unit per kernel, as in a generated project
-        (work / f"{name}.c").write_text(
-            f'{no_hot}#include <stdint.h>\n#include "harx_opt.h"\n#include "harx_ref.h"\n\n{definition}\n'
-        )
+    for name, text in src.kernels.items():  # one translation unit per kernel, as in a generated project
+        (work / f"{name}.c").write_text(no_hot + text)
+    (work / "harx_kernels.h").write_text(
+        "#ifndef HARX_KERNELS_H\n#define HARX_KERNELS_H\n#include <stdint.h>\n"
+        + "\n".join(src.protos)
+        + "\n#endif\n"
+    )
     (work / "inference.c").write_text(
-        "/* inference.c: the data and harx_infer, which calls every layer (the counted range, with kernels.c). */\n"
-        "#include <stdint.h>\n\n" + protos + "\n\nstatic uint8_t col_ref[640] __attribute__((aligned(4)));\n"
+        "/* inference.c: the data and harx_infer, which calls every layer (the counted range, with the kernels). */\n"
+        '#include <stddef.h>\n#include <stdint.h>\n\n#include "harx_kernels.h"\n\n'
+        "static uint8_t col_ref[640] __attribute__((aligned(4)));\n"
         "static uint8_t col_opt[640] __attribute__((aligned(4)));\n"
         + "\n".join(src.data)
         + "\n\nvoid harx_infer(void);\nvoid harx_infer(void)\n{\n"
@@ -270,7 +270,7 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 def build_and_count(work: Path, hot: bool) -> tuple[list[LayerCount], str]:
     """Write, build and run the ELF; return the per-layer counts and the compiler's version line."""
-    src = _Source({}, [], {"ref": [], "opt": []}, [], [], [])
+    src = _Source({}, [], [], {"ref": [], "opt": []}, [], [], [])
     for m, (genome, channels) in enumerate(MODELS):
         _add_model(src, m, genome, channels, seed=100 + m)
     _write_sources(work, src, hot)
@@ -280,7 +280,7 @@ def build_and_count(work: Path, hot: bool) -> tuple[list[LayerCount], str]:
     sources = [work / "inference.c", *(work / f"{k}.c" for k in src.kernels), work / "main.c"]
     for path in (*sources, CSRC / "harx_io.c", CSRC / "platform_rv32.c"):
         obj = work / (path.stem + ".o")
-        _run([gcc, *RV32_CFLAGS, f"-I{CSRC}", "-c", str(path), "-o", str(obj)])
+        _run([gcc, *RV32_CFLAGS, f"-I{work}", f"-I{CSRC}", "-c", str(path), "-o", str(obj)])
         objs.append(str(obj))
     elf, plugin, counts = work / "bench.elf", work / "icount_plugin.so", work / "icount.txt"
     _run([gcc, *RV32_LDFLAGS, *objs, "-lgcc", "-o", str(elf)])
