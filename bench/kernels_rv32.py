@@ -1,0 +1,452 @@
+"""Exact rv32 instructions per MAC of harx's reference kernels (harx_ref.h) and optimized kernels (harx_opt.h).
+
+For each genome ``c32k5w8a{a}-c32k5w{w}a{a}-gapw{w}`` (a, w in 8/4/2; input 9 channels x 128 samples,
+6 classes) a random-weight integer model (harx.deploy.synthetic) gives four layers: the first conv
+(signed int8 window, 9 -> 32 channels, 8-bit weights, a-bit output), the 32 -> 32 conv (a-bit input,
+w-bit weights), the global average pool and the classifier. Two more models with an 8-channel input give
+the first layer with 4- and 2-bit weights. Each kernel is the file a generated project holds
+(harx.deploy.kernels.Kernel: PULP-NN signature, the template's call into harx_ref.h), its own translation
+unit; its optimized twin is the same file calling harx_opt.h. One bare rv32imc ELF (the generated
+projects' flags) runs every model's layer sequence twice, with the reference and the optimized kernels,
+called from ``harx_infer`` as network.c calls them; the qemu plugin (harx/deploy/csrc/icount_plugin.c)
+counts the instructions of each kernel call exactly (from its entry to the next call's: the per-layer split
+of harx.deploy.toolchain). The ELF compares every layer's output of the two runs byte for byte, and the
+logits with the numpy integer model's. The reference sums equal a generated project's measured counts
+(9.36, 10.65 and 15.10 instructions per MAC for the three networks below, checked on 2026-12-04).
+
+Whole networks: the three genomes of issue 17 are estimated as the SUM OF THEIR PER-LAYER MEASUREMENTS
+(conv + conv + GAP + linear, as a network.c calls them), divided by the network's MACs; the integrated
+network (generated network.c with the optimized kernels) is measured after codegen wires them in.
+
+    .venv/bin/python bench/kernels_rv32.py                  # about 20 s
+    .venv/bin/python bench/kernels_rv32.py --no-hot         # HARX_OPT_HOT without the scheduling switch
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harx.deploy import opt_layout
+from harx.deploy.kernels import Kernel
+from harx.deploy.synthetic import random_model, random_windows
+from harx.models.genome import parse_genome
+from harx.quant.integer import IntConv, IntGap, IntLinear
+from harx.quant.packing import pack
+
+ROOT = Path(__file__).resolve().parents[1]
+CSRC = ROOT / "harx" / "deploy" / "csrc"
+RESULTS = ROOT / "bench" / "results"
+PREFIX = "riscv64-unknown-elf-"
+# The rv32 flags of harx/deploy/templates/Makefile.in.
+RV32_CFLAGS = [
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-O2",
+    "-march=rv32imc",
+    "-mabi=ilp32",
+    "-ffreestanding",
+    "-fno-builtin",
+    "-fno-tree-loop-distribute-patterns",
+    "-msmall-data-limit=0",
+]
+RV32_LDFLAGS = ["-march=rv32imc", "-mabi=ilp32", "-nostdlib", "-static", "-Wl,--no-relax"]
+CHANNELS, LENGTH, CLASSES = 9, 128, 6
+# Issue 17's bars: whole-network instructions per MAC.
+BARS = {
+    "c32k5w8a8-c32k5w8a8-gapw8": 4.0,
+    "c32k5w8a4-c32k5w4a4-gapw4": 3.5,
+    "c32k5w8a2-c32k5w2a2-gapw2": 3.5,
+}
+GENOMES_8BIT, GENOMES_2BIT = "c32k5w8a8-c32k5w8a8-gapw8", "c32k5w8a2-c32k5w2a2-gapw2"
+MODELS = [(f"c32k5w8a{a}-c32k5w{w}a{a}-gapw{w}", CHANNELS) for a in (8, 4, 2) for w in (8, 4, 2)]
+MODELS += [("c32k5w4a4-c32k5w4a4-gapw4", 8), ("c32k5w2a2-c32k5w2a2-gapw2", 8)]
+
+
+@dataclass
+class LayerCount:
+    """One layer of one model: its kernel (kind, input, output and weight bits), MACs and instructions."""
+
+    model: str
+    in_channels: int
+    index: int
+    kind: str
+    shape: str
+    in_tag: str
+    out_bits: int
+    w_bits: int
+    macs: int
+    ref_instructions: int
+    opt_instructions: int
+
+    @property
+    def ref_per_mac(self) -> float:
+        return self.ref_instructions / self.macs if self.macs else float("nan")
+
+    @property
+    def opt_per_mac(self) -> float:
+        return self.opt_instructions / self.macs if self.macs else float("nan")
+
+
+def _bytes(name: str, data: np.ndarray) -> str:
+    body = ",".join(str(int(v)) for v in np.asarray(data).astype(np.uint8).reshape(-1))
+    return f"static const uint8_t {name}[{max(data.size, 1)}] __attribute__((aligned(4))) = {{{body}}};"
+
+
+def _int32(name: str, data: np.ndarray, static: bool = True) -> str:
+    body = ",".join(f"(int32_t){int(v)}" for v in np.asarray(data).reshape(-1))
+    return f"{'static ' if static else ''}const int32_t {name}[{len(data)}] = {{{body}}};"
+
+
+@dataclass
+class _Source:
+    """C pieces of the bench ELF: the kernel files (function name -> source) and their prototypes
+    (harx_kernels.h), inference.c's data and calls, main.c's declarations and checks."""
+
+    kernels: dict[str, str]
+    protos: list[str]
+    data: list[str]
+    calls: dict[str, list[str]]
+    externs: list[str]
+    checks: list[str]
+    layers: list[tuple[str, int, dict]]
+
+
+# The opt variant of a kernel file: harx's template text (its PULP-NN signature, harx's arguments) calling
+# harx_opt.h instead of harx_ref.h, as kernels/*.c will once codegen emits the optimized kernels.
+_OPT_CALLS = {
+    "harx_conv(": "harx_opt_conv(",
+    "harx_avgpool(": "harx_opt_avgpool(",
+    "harx_linear_i32(": "harx_opt_linear_i32(",
+    '#include "harx_ref.h"': '#include "harx_opt.h"',
+}
+
+
+def _kernel(src: _Source, variant: str, kernel: Kernel) -> str:
+    """The name of the kernel function of ``variant``; its file and prototype are added once."""
+    name = kernel.name if variant == "ref" else f"{kernel.name}_opt"
+    if name not in src.kernels:
+        text = kernel.source()
+        if variant == "opt":
+            text = text.replace(f"void {kernel.name}(", f"void {name}(")
+            for ref, opt in _OPT_CALLS.items():
+                text = text.replace(ref, opt)
+        src.kernels[name] = text
+        src.protos.append(kernel.signature().replace(f"void {kernel.name}(", f"void {name}(") + ";")
+    return name
+
+
+def _conv(src: _Source, p: str, variant: str, prev: str, out: str, spec, layer: IntConv) -> str:
+    """The call of a conv as harx.deploy.codegen writes it (time along W)."""
+    if variant == "ref":
+        opt = opt_layout.conv_weights(layer.weights, layer.w_bits, layer.in_bits, layer.in_signed)
+        src.data += [
+            _bytes(f"{p}_wref", pack(layer.weights, layer.w_bits)),
+            _bytes(f"{p}_wopt", opt),
+            _int32(f"{p}_kappa", layer.kappa),
+            _int32(f"{p}_lambda", layer.lam),
+        ]
+    name = _kernel(src, variant, Kernel("conv", spec.in_bits, spec.out_bits, spec.w_bits, layer.in_signed))
+    in_t = "int8_t *" if layer.in_signed else "uint8_t *"
+    col = "col_ref" if variant == "ref" else "col_opt"
+    return (
+        f"{name}(({in_t}){prev}, ({in_t}){col}, NULL, {out}, (int8_t *){p}_w{variant}, (int32_t *){p}_kappa, "
+        f"(int32_t *){p}_lambda, 0, (uint16_t){layer.shift}, {spec.lin}, 1, {spec.cin}, {spec.lout}, 1, "
+        f"{spec.cout}, {spec.kernel}, 1, 0, 0, {layer.pad_left}, {layer.pad_right}, {spec.stride}, 1, 1, 1);"
+    )
+
+
+def _gap(src: _Source, variant: str, prev: str, out: str, spec, layer: IntGap) -> str:
+    name = _kernel(src, variant, Kernel("avgpool", spec.in_bits, spec.in_bits))
+    return (
+        f"{name}({prev}, {out}, {layer.m * spec.lin}, (uint16_t){layer.shift}, 0, {spec.lin}, 1, {spec.cin}, "
+        f"1, 1, {spec.lin}, 1, 0, 0, 0, 0, {spec.lin}, 1, 1);"
+    )
+
+
+def _linear(src: _Source, p: str, variant: str, prev: str, out: str, spec, layer: IntLinear) -> str:
+    if variant == "ref":
+        src.data += [
+            _bytes(f"{p}_wref", pack(layer.weights, layer.w_bits)),
+            _bytes(f"{p}_wopt", opt_layout.linear_weights(layer.weights, layer.w_bits, layer.in_bits)),
+            _int32(f"{p}_bias", layer.bias),
+        ]
+    name = _kernel(src, variant, Kernel("linear_i32", spec.in_bits, w_bits=spec.w_bits))
+    return (
+        f"{name}({prev}, (int8_t *){p}_bias, (int8_t *){out}, (int8_t *){p}_w{variant}, {spec.cin}, "
+        f"{spec.cout});"
+    )
+
+
+def _add_model(src: _Source, m: int, genome: str, channels: int, seed: int) -> None:
+    """Model m's data, the calls of its layers with the reference and the optimized kernels, and the checks:
+    every layer's outputs equal, the final logits equal to the numpy model's."""
+    model = random_model(genome, channels, LENGTH, CLASSES, seed)
+    window = random_windows(1, channels, LENGTH, seed)[0]
+    specs = parse_genome(genome).layers(channels, LENGTH, CLASSES)
+    src.data.append(_bytes(f"m{m}_window", window.astype(np.int8).view(np.uint8)))
+    src.data.append(_int32(f"m{m}_logits", np.array(model.run(window[None])[0]), static=False))
+    src.externs.append(f"extern const int32_t m{m}_logits[];")
+    for variant in ("ref", "opt"):
+        prev = f"m{m}_window"
+        for i, (spec, layer) in enumerate(zip(specs, model.layers, strict=True)):
+            p, out = f"m{m}_l{i}", f"m{m}_l{i}_{variant}_out"
+            if isinstance(layer, IntConv):
+                out_bytes = spec.lout * spec.cout * spec.out_bits // 8
+                call = _conv(src, p, variant, prev, out, spec, layer)
+                kind, shape = "conv", f"{spec.cin}->{spec.cout} k{spec.kernel} x{spec.lin}"
+            elif isinstance(layer, IntGap):
+                out_bytes = spec.cout * spec.in_bits // 8
+                call = _gap(src, variant, prev, out, spec, layer)
+                kind, shape = "gap", f"{spec.cin}ch x{spec.lin}"
+            else:
+                out_bytes = 4 * spec.cout
+                call = _linear(src, p, variant, prev, out, spec, layer)
+                kind, shape = "linear", f"{spec.cin}->{spec.cout}"
+            src.data.append(f"uint8_t {out}[{out_bytes}] __attribute__((aligned(4)));")
+            src.externs.append(f"extern uint8_t {out}[];")
+            src.calls[variant].append(f"    {call}")
+            prev = out
+            if variant == "opt":
+                src.checks.append(f"    bad += differ(m{m}_l{i}_ref_out, {out}, {out_bytes}u);")
+                continue
+            signed = isinstance(layer, IntConv) and layer.in_signed
+            desc = {
+                "index": i,
+                "kind": kind,
+                "shape": shape,
+                "in_tag": f"{'i' if signed else 'u'}{spec.in_bits}",
+                "out_bits": spec.out_bits,
+                "w_bits": spec.w_bits,
+                "macs": spec.macs,
+            }
+            src.layers.append((genome, channels, desc))
+        if variant == "opt":
+            src.checks.append(f"    bad += differ({prev}, (const uint8_t *)m{m}_logits, {4 * CLASSES}u);")
+
+
+def _write_sources(work: Path, src: _Source, hot: bool) -> None:
+    no_hot = "" if hot else "#define HARX_OPT_HOT __attribute__((noinline))\n"
+    for name, text in src.kernels.items():  # one translation unit per kernel, as in a generated project
+        (work / f"{name}.c").write_text(no_hot + text)
+    (work / "harx_kernels.h").write_text(
+        "#ifndef HARX_KERNELS_H\n#define HARX_KERNELS_H\n#include <stdint.h>\n"
+        + "\n".join(src.protos)
+        + "\n#endif\n"
+    )
+    (work / "inference.c").write_text(
+        "/* inference.c: the data and harx_infer, which calls every layer (the counted range, with the kernels). */\n"
+        '#include <stddef.h>\n#include <stdint.h>\n\n#include "harx_kernels.h"\n\n'
+        "static uint8_t col_ref[640] __attribute__((aligned(4)));\n"
+        "static uint8_t col_opt[640] __attribute__((aligned(4)));\n"
+        + "\n".join(src.data)
+        + "\n\nvoid harx_infer(void);\nvoid harx_infer(void)\n{\n"
+        + "\n".join(src.calls["ref"] + src.calls["opt"])
+        + "\n}\n"
+    )
+    (work / "main.c").write_text(
+        '/* main.c: runs harx_infer once and checks its outputs. */\n#include <stdint.h>\n#include "harx_io.h"\n\n'
+        + "\n".join(src.externs)
+        + "\nvoid harx_infer(void);\n\n"
+        "static uint32_t differ(const uint8_t *a, const uint8_t *b, uint32_t n)\n{\n    uint32_t i;\n"
+        "    for (i = 0; i < n; i++)\n        if (a[i] != b[i])\n            return 1;\n    return 0;\n}\n\n"
+        "int harx_test_main(void);\nint harx_test_main(void)\n{\n    uint32_t bad = 0;\n    harx_infer();\n"
+        + "\n".join(src.checks)
+        + '\n    harx_puts("mismatches ");\n    harx_put_uint(bad);\n    harx_puts("\\n");\n    return bad != 0;\n}\n'
+    )
+
+
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def build_and_count(work: Path, hot: bool) -> tuple[list[LayerCount], str]:
+    """Write, build and run the ELF; return the per-layer counts and the compiler's version line."""
+    src = _Source({}, [], [], {"ref": [], "opt": []}, [], [], [])
+    for m, (genome, channels) in enumerate(MODELS):
+        _add_model(src, m, genome, channels, seed=100 + m)
+    _write_sources(work, src, hot)
+    gcc = PREFIX + "gcc"
+    objs = []
+    # The counted objects first and contiguous: harx_infer and the kernels (inference_range.sh checks it).
+    sources = [work / "inference.c", *(work / f"{k}.c" for k in src.kernels), work / "main.c"]
+    for path in (*sources, CSRC / "harx_io.c", CSRC / "platform_rv32.c"):
+        obj = work / (path.stem + ".o")
+        _run([gcc, *RV32_CFLAGS, f"-I{work}", f"-I{CSRC}", "-c", str(path), "-o", str(obj)])
+        objs.append(str(obj))
+    elf, plugin, counts = work / "bench.elf", work / "icount_plugin.so", work / "icount.txt"
+    _run([gcc, *RV32_LDFLAGS, *objs, "-lgcc", "-o", str(elf)])
+    _run(["cc", "-shared", "-fPIC", "-O2", str(CSRC / "icount_plugin.c"), "-o", str(plugin)])
+    span = _run(
+        ["sh", str(CSRC / "inference_range.sh"), str(elf), *objs[: 1 + len(src.kernels)]],
+        env={"NM": PREFIX + "nm", "PATH": "/usr/bin:/bin"},
+    ).stdout.strip()
+    done = subprocess.run(
+        ["qemu-riscv32", "-plugin", f"{plugin},{span},out={counts}", str(elf)], capture_output=True, text=True
+    )
+    if done.returncode != 0 or done.stdout.strip() != "mismatches 0":
+        raise SystemExit(
+            f"the optimized kernels differ from the reference or the model:\n{done.stdout}{done.stderr}"
+        )
+    total, before = 0, []
+    for line in counts.read_text().splitlines():
+        parts = line.split()
+        if parts[0] == "inference":
+            total = int(parts[2])
+        else:
+            before.append(int(parts[4]))
+    spans = np.diff([*before, total])
+    n = len(src.layers)
+    if len(spans) != 2 * n:
+        raise SystemExit(f"expected {2 * n} kernel calls, the plugin saw {len(spans)}")
+    layers = [
+        LayerCount(
+            g,
+            ch,
+            d["index"],
+            d["kind"],
+            d["shape"],
+            d["in_tag"],
+            d["out_bits"],
+            d["w_bits"],
+            d["macs"],
+            int(spans[j]),
+            int(spans[n + j]),
+        )
+        for j, (g, ch, d) in enumerate(src.layers)
+    ]
+    return layers, _run([gcc, "--version"]).stdout.splitlines()[0]
+
+
+def networks(layers: list[LayerCount]) -> list[dict]:
+    rows = []
+    for genome, bar in BARS.items():
+        mine = [c for c in layers if c.model == genome and c.in_channels == CHANNELS]
+        macs = sum(c.macs for c in mine)
+        ref, opt = sum(c.ref_instructions for c in mine), sum(c.opt_instructions for c in mine)
+        rows.append(
+            {
+                "genome": genome,
+                "macs": macs,
+                "ref_instructions_sum": ref,
+                "opt_instructions_sum": opt,
+                "ref_per_mac": ref / macs,
+                "opt_per_mac": opt / macs,
+                "bar_per_mac": bar,
+                "meets_bar": opt / macs <= bar,
+                "method": "sum of per-layer measurements (conv, conv, GAP, linear), not the integrated network",
+            }
+        )
+    return rows
+
+
+def write(layers: list[LayerCount], nets: list[dict], version: str, hot: bool) -> None:
+    stem = "kernels_rv32" if hot else "kernels_rv32_no_hot"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "date": datetime.date.today().isoformat(),
+        "compiler": version,
+        "flags": " ".join(RV32_CFLAGS),
+        "harx_opt_hot": hot,
+        "layers": [asdict(c) | {"ref_per_mac": c.ref_per_mac, "opt_per_mac": c.opt_per_mac} for c in layers],
+        "networks": nets,
+    }
+    (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    lines = [
+        "# rv32 instructions per MAC: reference vs optimized kernels",
+        "",
+        f"Exact qemu counts, {version}, `{' '.join(RV32_CFLAGS)}`"
+        + ("" if hot else ", HARX_OPT_HOT = noinline only (gcc's first scheduling pass on)")
+        + f". Generated by `bench/kernels_rv32.py` on {payload['date']}.",
+        "",
+        "## Whole networks (9 ch x 128 samples, 6 classes): SUM OF PER-LAYER MEASUREMENTS",
+        "",
+        "| genome | MACs | ref instr/MAC | opt instr/MAC | bar | meets |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in nets:
+        lines.append(
+            f"| `{r['genome']}` | {r['macs']} | {r['ref_per_mac']:.2f} | {r['opt_per_mac']:.2f} | "
+            f"<= {r['bar_per_mac']} | {'yes' if r['meets_bar'] else 'NO'} |"
+        )
+    two, eight = (next(r for r in nets if r["genome"] == g) for g in (GENOMES_2BIT, GENOMES_8BIT))
+    lines += [
+        "",
+        f"2-bit network no slower per MAC than the 8-bit one: {two['opt_per_mac']:.2f} vs "
+        f"{eight['opt_per_mac']:.2f} ({'yes' if two['opt_per_mac'] <= eight['opt_per_mac'] else 'NO'}).",
+        "",
+        "## 32 -> 32 channels, k5, 128 pixels (output bits = input bits): ref / opt instructions per MAC",
+        "",
+        "| input \\ weights | w8 | w4 | w2 |",
+        "|---|---|---|---|",
+    ]
+    middle = {(c.in_tag, c.w_bits): c for c in layers if c.kind == "conv" and c.index == 1}
+    for tag in ("u8", "u4", "u2"):
+        cells = [middle[(tag, w)] for w in (8, 4, 2)]
+        lines.append(
+            f"| {tag} | " + " | ".join(f"{c.ref_per_mac:.2f} / {c.opt_per_mac:.2f}" for c in cells) + " |"
+        )
+    lines += [
+        "",
+        "## First layer (signed int8 window, k5, 128 pixels): ref / opt instructions per MAC",
+        "",
+        "| layer | -> u8 | -> u4 | -> u2 |",
+        "|---|---|---|---|",
+    ]
+    first = {(c.in_channels, c.w_bits, c.out_bits): c for c in layers if c.kind == "conv" and c.index == 0}
+    for ch, w in ((CHANNELS, 8), (8, 4), (8, 2)):
+        cells = [first.get((ch, w, o)) for o in (8, 4, 2)]
+        text = [f"{c.ref_per_mac:.2f} / {c.opt_per_mac:.2f}" if c else "-" for c in cells]
+        lines.append(f"| {ch} -> 32, w{w} | " + " | ".join(text) + " |")
+    lines += [
+        "",
+        "## Per layer",
+        "",
+        "| model | layer | kernel | MACs | ref instr | opt instr | ref/MAC | opt/MAC | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in layers:
+        tag = (
+            f"{c.kind} {c.in_tag}"
+            + (f" w{c.w_bits}" if c.w_bits else "")
+            + (f" -> u{c.out_bits}" if c.kind == "conv" else "")
+        )
+        per = (f"{c.ref_per_mac:.2f}", f"{c.opt_per_mac:.2f}") if c.macs else ("-", "-")
+        lines.append(
+            f"| `{c.model}` ({c.in_channels} ch) | {c.index}: {c.shape} | {tag} | {c.macs} | {c.ref_instructions} | "
+            f"{c.opt_instructions} | {per[0]} | {per[1]} | {c.ref_instructions / c.opt_instructions:.2f}x |"
+        )
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--no-hot", action="store_true", help="HARX_OPT_HOT = noinline only (gcc's first scheduling pass on)"
+    )
+    parser.add_argument("--work", type=Path, help="build here and keep the sources, objects and ELF")
+    args = parser.parse_args()
+    if args.work:
+        args.work.mkdir(parents=True, exist_ok=True)
+        layers, version = build_and_count(args.work, hot=not args.no_hot)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            layers, version = build_and_count(Path(tmp), hot=not args.no_hot)
+    nets = networks(layers)
+    write(layers, nets, version, hot=not args.no_hot)
+    for r in nets:
+        print(
+            f"{r['genome']}: ref {r['ref_per_mac']:.2f}, opt {r['opt_per_mac']:.2f} instr/MAC (bar {r['bar_per_mac']})"
+        )
+
+
+if __name__ == "__main__":
+    main()
