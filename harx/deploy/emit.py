@@ -2,8 +2,10 @@
 (``harx.deploy.codegen``) and an adaptive one (``harx.deploy.adaptive_c``) alike.
 
 A layer becomes a ``Step``: its spec, its integer layer, its place in the memory plan and its lowering
-(``harx.cost.lowering``: the kernel and geometry the cost model priced). From steps come ``weights.c`` (the
-read-only arrays in the plan's sizes), the kernel calls of ``network.c``, and the support files. Every
+(``harx.cost.lowering``: the kernel, geometry and implementation the cost model priced, for the kernel set
+``opt`` or ``ref``). From steps come ``weights.c`` (the read-only arrays in the plan's sizes; a layer on
+harx's optimized kernels gets ``harx.deploy.opt_layout``'s weight order, the others ``pack``'s), the
+kernel calls of ``network.c``, and the support files. Every
 buffer is sized and placed from ``harx.cost.memory.plan`` (the single source of truth for memory), so the
 RAM and flash the cost model estimates for a genome are what the C allocates. C text lives in
 ``csrc/`` (copied) and ``templates/`` (filled).
@@ -18,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from harx import __version__
-from harx.cost import LayerMemory, Lowered, TensorSlot, deploy_plan_targets, load_target, lower
+from harx.cost import Kernel, LayerMemory, Lowered, TensorSlot, deploy_plan_targets, load_target, lower
+from harx.cost.lowering import HEADERS
 from harx.cost.memory import ProgramMemory, align_up
+from harx.deploy import opt_layout
 from harx.deploy.kernel_c import TEMPLATES, call, fill, library_sources, signature, source
 from harx.errors import ConfigError
 from harx.models.genome import LayerSpec
@@ -136,14 +140,23 @@ def check_layers(model: IntegerModel, specs: list[LayerSpec], where: str) -> Non
                 )
 
 
-def steps(specs: list[LayerSpec], layers: list, mems, target: str, first_index: int = 0) -> list[Step]:
+def steps(
+    specs: list[LayerSpec], layers: list, mems, target: str, first_index: int = 0, kernels: str | None = None
+) -> list[Step]:
     """The steps of ``layers`` (checked against ``specs`` by ``check_layers``), lowered for deploy target
-    ``target`` and numbered from ``first_index``."""
+    ``target`` with the kernel set ``kernels`` (None: the target's default) and numbered from
+    ``first_index``."""
     tgt = load_target(plan_target(target))
     return [
-        Step(first_index + i, spec, layer, mem, lower(spec, tgt))
+        Step(first_index + i, spec, layer, mem, lower(spec, tgt, kernels))
         for i, (spec, layer, mem) in enumerate(zip(specs, layers, mems, strict=True))
     ]
+
+
+def kernel_set(target: str, kernels: str | None) -> str:
+    """The kernel set deploy target ``target`` builds with (``kernels``, or its default when None);
+    ConfigError when its cost target does not price that set."""
+    return load_target(plan_target(target)).kernel_set(kernels)
 
 
 def check_windows(windows: np.ndarray, model: IntegerModel) -> np.ndarray:
@@ -238,11 +251,16 @@ def weights_c(steps: list[Step], align: int) -> WeightsC:
     w = WeightsC(align)
     for st in steps:
         layer, i = st.layer, st.index
+        opt = st.lowered.implementation == "harx_opt"
         if isinstance(layer, IntConv):
             w.bytes_array(
                 f"l{i}_weights",
-                pack(layer.weights, layer.w_bits),
-                f"layer {i}: {layer.w_bits}-bit weights [ch_out][k][ch_in], packed",
+                opt_layout.conv_weights(layer.weights, layer.w_bits, layer.in_bits, layer.in_signed)
+                if opt
+                else pack(layer.weights, layer.w_bits),
+                f"layer {i}: {layer.w_bits}-bit weights in harx_opt.h's block order (opt_layout.conv_weights)"
+                if opt
+                else f"layer {i}: {layer.w_bits}-bit weights [ch_out][k][ch_in], packed",
             )
             w.int32_array(f"l{i}_kappa", layer.kappa, f"layer {i}: requant multipliers kappa[ch_out]")
             w.int32_array(
@@ -259,8 +277,13 @@ def weights_c(steps: list[Step], align: int) -> WeightsC:
         elif isinstance(layer, IntLinear):
             w.bytes_array(
                 f"l{i}_weights",
-                pack(layer.weights, layer.w_bits),
-                f"layer {i}: {layer.w_bits}-bit classifier weights [class][feature], packed",
+                opt_layout.linear_weights(layer.weights, layer.w_bits, layer.in_bits)
+                if opt
+                else pack(layer.weights, layer.w_bits),
+                f"layer {i}: {layer.w_bits}-bit classifier weights in harx_opt.h's block order "
+                "(opt_layout.linear_weights)"
+                if opt
+                else f"layer {i}: {layer.w_bits}-bit classifier weights [class][feature], packed",
             )
             w.int32_array(f"l{i}_bias", layer.bias, f"layer {i}: int32 classifier bias[class]")
         if w.layer_bytes(i) != st.mem.ro_bytes:  # both come from the same shapes: a mismatch is a harx bug
@@ -394,9 +417,11 @@ def layer_lines(steps: list[Step], w: WeightsC) -> list[str]:
         stage, ptrs = _staging(st, w)
         geometry = "time along H" if st.time_on_h else "time along W"
         lines.append(f"    /* layer {st.index}: {_shape_comment(st.spec)} ({geometry}) */")
+        if st.lowered.fallback:
+            lines.append(f"    /* the reference kernel: {st.lowered.fallback} */")
         lines += stage
         macro = "HARX_REF_KERNEL" if st.lowered.kernel.harx_only else "HARX_KERNEL"
-        lines.append(call(st.lowered.kernel, _args(st, ptrs), macro))
+        lines.append(call(st.lowered.kernel, _args(st, ptrs), macro, st.lowered.function))
     return lines
 
 
@@ -481,30 +506,62 @@ def network_h(model: IntegerModel, mp: ProgramMemory, title: str, api: str = "")
 # ---------------------------------------------------------------------------------------------------------
 
 
-def kernels_of(steps: list[Step]) -> list:
-    """The distinct kernels of ``steps``, by name."""
-    return sorted({st.lowered.kernel for st in steps}, key=lambda k: k.name)
+@dataclass(frozen=True)
+class KernelFile:
+    """One kernel file of a project: the C ``function`` it defines, the kernel's arguments and what
+    implements it (``harx_opt``, ``harx_ref`` or ``pulp_nn``, whose host build runs harx's reference)."""
+
+    function: str
+    kernel: Kernel
+    implementation: str
+
+    @property
+    def own(self) -> bool:
+        """Not a pulp-nn-mixed function: harx's dilated conv, or a reference body under its ``_ref`` name."""
+        return self.kernel.harx_only or self.function != self.kernel.name
 
 
-def support_files(kernels: list, title: str, target: str) -> dict[str, str]:
-    """The files every generated project holds besides its network, weights and test data: the kernels,
-    the copied sources, the counting tools and the build files (``title`` names the model in them)."""
+def kernels_of(steps: list[Step]) -> list[KernelFile]:
+    """The distinct kernel functions of ``steps``, by name."""
+    files = {
+        st.lowered.function: KernelFile(st.lowered.function, st.lowered.kernel, st.lowered.implementation)
+        for st in steps
+    }
+    return [files[name] for name in sorted(files)]
+
+
+def implementations(kernels: list[KernelFile]) -> dict[str, str]:
+    """Kernel function -> implementation, for harx_project.json."""
+    return {k.function: k.implementation for k in kernels}
+
+
+def support_files(kernels: list[KernelFile], title: str, target: str) -> dict[str, str]:
+    """The files every generated project holds besides its network, weights and test data: the kernels
+    (each over its implementation's header; a library kernel over harx's reference, which the host build
+    of a library target runs), the copied sources, the counting tools and the build files (``title`` names
+    the model in them)."""
+    opt = any(k.implementation == "harx_opt" for k in kernels)
     values = {
         "HARX_VERSION": __version__,
         "GENOME": title,
         "TARGET": target,
-        "LIBRARY_SRCS": " ".join(s for k in kernels for s in library_sources(k)),
-        "HARX_ONLY_KERNELS": " ".join(f"kernels/{k.name}.c" for k in kernels if k.harx_only),
-        "REFERENCE_KERNELS": " ".join(f"kernels/{k.name}.c" for k in kernels if not k.harx_only),
+        "LIBRARY_SRCS": " ".join(s for k in kernels if not k.own for s in library_sources(k.kernel)),
+        "HARX_ONLY_KERNELS": " ".join(f"kernels/{k.function}.c" for k in kernels if k.own),
+        "REFERENCE_KERNELS": " ".join(f"kernels/{k.function}.c" for k in kernels if not k.own),
     }
     headers = {
-        "LIBRARY": "\n\n".join(signature(k) + ";" for k in kernels if not k.harx_only),
-        "OWN": "\n\n".join(signature(k) + ";" for k in kernels if k.harx_only),
+        "LIBRARY": "\n\n".join(signature(k.kernel, k.function) + ";" for k in kernels if not k.own),
+        "OWN": "\n\n".join(signature(k.kernel, k.function) + ";" for k in kernels if k.own),
     }
     return {
         "harx_kernels.h": template("harx_kernels.h.in", **headers),
-        **{f"kernels/{k.name}.c": source(k) for k in kernels},
-        **{name: (CSRC / name).read_text() for name in _COPIED},
+        **{
+            f"kernels/{k.function}.c": source(
+                k.kernel, k.implementation if k.implementation in HEADERS else "harx_ref", k.function
+            )
+            for k in kernels
+        },
+        **{name: (CSRC / name).read_text() for name in _COPIED + (("harx_opt.h",) if opt else ())},
         **{f"tools/{name}": (CSRC / name).read_text() for name in _TOOLS},
         "Makefile": fill((TEMPLATES / "Makefile.in").read_text(), values),
         "gap8.mk": fill((TEMPLATES / "gap8.mk.in").read_text(), values),

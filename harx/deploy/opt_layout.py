@@ -1,8 +1,10 @@
-"""Export-time weight layout of harx's optimized kernels (``csrc/harx_opt.h``) and their lane bounds.
+"""Export-time weight layout of harx's optimized kernels (``csrc/harx_opt.h``).
 
 The optimized conv and linear kernels read the same number of weight bytes as the reference
 (``harx.quant.packing.pack`` of ``[ch_out][k][ch_in]``), in another order. This module turns a layer's
-integer weight codes into those bytes and decides, per layer, how the kernel accumulates exactly.
+integer weight codes into those bytes; how the kernel accumulates a layer exactly (its family and lane
+bound) and whether it can run it at all are decided in ``harx.cost.opt_kernels``, which the lowering
+reads too (``harx deploy`` writes this layout for every layer lowered to ``harx_opt``).
 
 **Taps.** A conv has ``taps = k * ch_in`` per output channel (``k = k_y * k_x``), a linear ``dim_vec``.
 The kernel unpacks activation codes to one byte each in *run order*: for each kernel position (a run of
@@ -12,7 +14,7 @@ The kernel unpacks activation codes to one byte each in *run order*: for each ke
 (2 bit: 0,4,8,12,1,5,9,13,2,6,10,14,3,7,11,15); bytes after the last whole chunk keep channel order
 (:func:`run_order`). The weights follow the same tap order (:func:`tap_order`).
 
-**Families** (:func:`lane_plan`), by input and weight bits:
+**Families** (``harx.cost.opt_kernels.lane_plan``), by input and weight bits:
 
 - ``S`` (signed int8 input, or 8-bit input with 8-bit weights): blocks of 4 output channels, one product
   per multiplication, int32 accumulators. Block bytes: per tap the 4 channels' signed codes, packed.
@@ -34,7 +36,7 @@ products without a carry into its neighbour. The kernel adds the lanes to int32 
 taps (that count rounded down to a multiple of 4), so the lane sums are exact for any tap count; the true
 accumulator is the lane sum minus ``2^(w_bits-1) * sum(activation codes of the pixel's taps)``. L8's 8-bit
 lanes are drained into 16-bit lanes, which must hold the whole tap count: ``taps * 9 <= 65535`` (else the
-layer runs L16). Every partial sum stays inside int32: ``taps * max|a*w| < 2^31``, checked here.
+layer runs L16). Every partial sum stays inside int32: ``taps * max|a*w| < 2^31``, checked by ``lane_plan``.
 
 **Buffers.** The conv im2col holds 4 output pixels, ``[tap][pixel]``: :func:`im2col_bytes` ``= 4 * k * ch_in``
 (the reference needs ``k * ch_in``). The linear kernel unpacks ``LINEAR_CHUNK`` codes at a time on the stack.
@@ -42,86 +44,37 @@ layer runs L16). Every partial sum stays inside int32: ``taps * max|a*w| < 2^31`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from harx.cost.opt_kernels import (
+    BITS,
+    LINEAR_CHUNK,
+    PIXELS,
+    LanePlan,
+    check_channels,
+    conv_where,
+    im2col_bytes,
+    lane_plan,
+    linear_where,
+    max_lane_sum,
+    product_max,
+)
 from harx.quant.packing import pack
 
-BITS = (2, 4, 8)
-PIXELS = 4
-LINEAR_CHUNK = 256
-INT32_MAX = 2**31 - 1
-BLOCK_CHANNELS = {"S": 4, "L16": 8, "L8": 16}
-LANE_BITS = {"S": 32, "L16": 16, "L8": 8}
-# L8's 8-bit lanes are collected in 16-bit lanes over the whole tap count.
-L8_TOTAL_LANE_MAX = 0xFFFF
-
-
-@dataclass(frozen=True)
-class LanePlan:
-    """How the optimized kernel accumulates one layer exactly.
-
-    ``drain_taps`` is how many taps a lane accumulates before it is added to int32 sums (0 for ``S``:
-    no lanes); ``weight_offset`` is what the stored weight codes carry on top of the signed codes.
-    """
-
-    family: str
-    taps: int
-    in_bits: int
-    w_bits: int
-    drain_taps: int
-
-    @property
-    def block_channels(self) -> int:
-        return BLOCK_CHANNELS[self.family]
-
-    @property
-    def lane_bits(self) -> int:
-        return LANE_BITS[self.family]
-
-    @property
-    def lanes(self) -> int:
-        return 32 // self.lane_bits
-
-    @property
-    def weight_offset(self) -> int:
-        return 0 if self.family == "S" else 1 << (self.w_bits - 1)
-
-
-def product_max(in_bits: int, w_bits: int) -> int:
-    """Largest product of an unsigned activation code and an offset (non-negative) weight code."""
-    return ((1 << in_bits) - 1) * ((1 << w_bits) - 1)
-
-
-def lane_plan(in_bits: int, in_signed: bool, w_bits: int, taps: int, where: str = "layer") -> LanePlan:
-    """The family and drain interval of a layer with ``taps`` taps per output (``harx_opt_family`` and
-    ``harx_opt_drain_taps`` in C compute the same). Raises ValueError, naming ``where``, when the layer
-    cannot run exactly."""
-    if in_bits not in BITS or w_bits not in BITS:
-        raise ValueError(f"{where}: input bits {in_bits} and weight bits {w_bits} must be among {BITS}")
-    if in_signed and in_bits != 8:
-        raise ValueError(f"{where}: a signed input must be 8-bit, not {in_bits}-bit")
-    if taps < 1:
-        raise ValueError(f"{where}: needs at least one tap, has {taps}")
-    a_max = 128 if in_signed else (1 << in_bits) - 1
-    if taps * a_max * (1 << (w_bits - 1)) > INT32_MAX or taps * product_max(in_bits, w_bits) > INT32_MAX:
-        raise ValueError(
-            f"{where}: {taps} taps of {in_bits}-bit codes x {w_bits}-bit weights can overflow int32"
-        )
-    if in_signed or (in_bits == 8 and w_bits == 8):
-        return LanePlan("S", taps, in_bits, w_bits, 0)
-    pmax = product_max(in_bits, w_bits)
-    family = "L8" if in_bits == 2 and w_bits == 2 and taps * pmax <= L8_TOTAL_LANE_MAX else "L16"
-    drain = ((1 << LANE_BITS[family]) - 1) // pmax // 4 * 4
-    if drain < 4:  # cannot happen for BITS; kept so a new width cannot slip through unchecked
-        raise ValueError(f"{where}: a {LANE_BITS[family]}-bit lane holds fewer than 4 products of {pmax}")
-    return LanePlan(family, taps, in_bits, w_bits, drain)
-
-
-def max_lane_sum(plan: LanePlan) -> int:
-    """The largest value a lane reaches between drains (the proof that it never carries)."""
-    return plan.drain_taps * product_max(plan.in_bits, plan.w_bits)
+__all__ = [
+    "BITS",
+    "LINEAR_CHUNK",
+    "PIXELS",
+    "LanePlan",
+    "conv_weights",
+    "im2col_bytes",
+    "lane_plan",
+    "linear_weights",
+    "max_lane_sum",
+    "product_max",
+    "run_order",
+    "tap_order",
+]
 
 
 def run_order(run_len: int, in_bits: int) -> np.ndarray:
@@ -141,18 +94,6 @@ def tap_order(kernel: int, cin: int, in_bits: int) -> np.ndarray:
     """Index into the flattened ``[k][cin]`` taps of each im2col tap, in the kernel's order."""
     run = run_order(cin, in_bits)
     return (np.arange(kernel)[:, None] * cin + run[None, :]).reshape(-1)
-
-
-def im2col_bytes(cin: int, kernel: int) -> int:
-    """Bytes of im2col the optimized conv needs (``HARX_OPT_IM2COL_BYTES``): 4 pixels' taps, one byte each."""
-    return PIXELS * kernel * cin
-
-
-def _check_channels(where: str, what: str, count: int, bits: int) -> None:
-    if count < 1 or count % (8 // bits):
-        raise ValueError(
-            f"{where}: {count} {what} cannot be packed at {bits} bits (need a multiple of {8 // bits})"
-        )
 
 
 def _block_bytes(w: np.ndarray, plan: LanePlan) -> np.ndarray:
@@ -196,10 +137,10 @@ def conv_weights(codes: np.ndarray, w_bits: int, in_bits: int, in_signed: bool) 
     cout, cin = w.shape[0], w.shape[-1]
     w = w.reshape(cout, -1, cin)
     kernel = w.shape[1]
-    where = f"conv {cin}->{cout} channels, k={kernel}, w{w_bits}, {'i' if in_signed else 'u'}{in_bits} input"
+    where = conv_where(cin, cout, kernel, w_bits, in_bits, in_signed)
     _check_range(w, w_bits, where)
-    _check_channels(where, "input channels", cin, w_bits)
-    _check_channels(where, "input channels", cin, in_bits)
+    check_channels(where, "input channels", cin, w_bits)
+    check_channels(where, "input channels", cin, in_bits)
     plan = lane_plan(in_bits, in_signed, w_bits, kernel * cin, where)
     flat = w.reshape(cout, -1)[:, tap_order(kernel, cin, in_bits)]
     return _weights(flat, plan)
@@ -211,10 +152,10 @@ def linear_weights(codes: np.ndarray, w_bits: int, in_bits: int) -> np.ndarray:
     if w.ndim != 2:
         raise ValueError(f"linear weights must be shaped (cout, dim_vec), got {w.shape}")
     cout, dim = w.shape
-    where = f"linear {dim}->{cout}, w{w_bits}, u{in_bits} input"
+    where = linear_where(dim, cout, w_bits, in_bits)
     _check_range(w, w_bits, where)
-    _check_channels(where, "input features", dim, w_bits)
-    _check_channels(where, "input features", dim, in_bits)
+    check_channels(where, "input features", dim, w_bits)
+    check_channels(where, "input features", dim, in_bits)
     plan = lane_plan(in_bits, False, w_bits, dim, where)
     return _weights(w[:, run_order(dim, in_bits)], plan)
 
