@@ -147,10 +147,26 @@ def steps(
     ``target`` with the kernel set ``kernels`` (None: the target's default) and numbered from
     ``first_index``."""
     tgt = load_target(plan_target(target))
+    for i, spec in enumerate(specs):
+        _check_rows(first_index + i, spec)
     return [
         Step(first_index + i, spec, layer, mem, lower(spec, tgt, kernels))
         for i, (spec, layer, mem) in enumerate(zip(specs, layers, mems, strict=True))
     ]
+
+
+def _check_rows(index: int, spec: LayerSpec) -> None:
+    """Every kernel reads a pixel's codes and an output channel's weight row as whole bytes (a genome's
+    packing rules guarantee it; an early-exit head's features are the exit layer's channels)."""
+    if spec.kind not in ("conv", "linear"):
+        return
+    taps = spec.kernel * spec.cin
+    what = f"{spec.kernel} x {spec.cin} taps" if spec.kind == "conv" else f"{spec.cin} input features"
+    if taps * spec.w_bits % 8 or spec.cin * spec.in_bits % 8:
+        raise ConfigError(
+            f"layer {index} ({spec.kind}): {what} of {spec.w_bits}-bit weights and {spec.in_bits}-bit codes are "
+            "not whole bytes per row; the kernels need channels in multiples of 8 / bits"
+        )
 
 
 def kernel_set(target: str, kernels: str | None) -> str:
