@@ -260,8 +260,23 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def build_and_count(work: Path, hot: bool) -> tuple[list[LayerCount], str]:
-    """Write, build and run the ELF; return the per-layer counts and the compiler's version line."""
+def _footprint(obj: Path, function: str) -> dict:
+    """A kernel file's code bytes (its text symbols: the kernel function and the harx_opt.h hot functions
+    it instantiates) and stack bytes at its deepest (the kernel's frame plus the largest frame of a function
+    it defines: the hot functions are the only ones it calls), from nm -S and gcc -fstack-usage."""
+    listed = _run([PREFIX + "nm", "-S", "--defined-only", str(obj)]).stdout.split("\n")
+    code = sum(int(p[1], 16) for p in (line.split() for line in listed) if len(p) == 4 and p[2] in "tT")
+    frames = {
+        line.split("\t")[0].rsplit(":", 1)[-1]: int(line.split("\t")[1])
+        for line in obj.with_suffix(".su").read_text().splitlines()
+    }
+    own = frames.pop(function)
+    return {"function": function, "code_bytes": code, "stack_bytes": own + max(frames.values(), default=0)}
+
+
+def build_and_count(work: Path, hot: bool) -> tuple[list[LayerCount], list[dict], str]:
+    """Write, build and run the ELF; return the per-layer counts, each kernel file's code and stack bytes
+    and the compiler's version line."""
     src = _Source({}, [], [], {"ref": [], "opt": []}, [], [], [])
     for m, (genome, channels) in enumerate(MODELS):
         _add_model(src, m, genome, channels, seed=100 + m)
@@ -272,8 +287,9 @@ def build_and_count(work: Path, hot: bool) -> tuple[list[LayerCount], str]:
     sources = [work / "inference.c", *(work / f"{k}.c" for k in src.kernels), work / "main.c"]
     for path in (*sources, CSRC / "harx_io.c", CSRC / "platform_rv32.c"):
         obj = work / (path.stem + ".o")
-        _run([gcc, *RV32_CFLAGS, f"-I{work}", f"-I{CSRC}", "-c", str(path), "-o", str(obj)])
+        _run([gcc, *RV32_CFLAGS, "-fstack-usage", f"-I{work}", f"-I{CSRC}", "-c", str(path), "-o", str(obj)])
         objs.append(str(obj))
+    footprints = [_footprint(work / f"{k}.o", k) for k in src.kernels]
     elf, plugin, counts = work / "bench.elf", work / "icount_plugin.so", work / "icount.txt"
     _run([gcc, *RV32_LDFLAGS, *objs, "-lgcc", "-o", str(elf)])
     _run(["cc", "-shared", "-fPIC", "-O2", str(CSRC / "icount_plugin.c"), "-o", str(plugin)])
@@ -315,7 +331,7 @@ def build_and_count(work: Path, hot: bool) -> tuple[list[LayerCount], str]:
         )
         for j, (g, ch, d) in enumerate(src.layers)
     ]
-    return layers, _run([gcc, "--version"]).stdout.splitlines()[0]
+    return layers, footprints, _run([gcc, "--version"]).stdout.splitlines()[0]
 
 
 DEPLOY_WINDOWS = 20
@@ -421,7 +437,31 @@ def _network_lines(nets: list[dict]) -> list[str]:
     ]
 
 
-def write(layers: list[LayerCount], nets: list[dict], version: str, hot: bool) -> None:
+def _footprint_lines(footprints: list[dict]) -> list[str]:
+    """Code and stack of each kernel file, the reference (``name``) beside the optimized (``name_opt``)."""
+    by_name = {f["function"]: f for f in footprints}
+    lines = [
+        "## Kernel files: code and stack (bytes, rv32)",
+        "",
+        "Code: the text symbols of the kernel's object (its function and the harx_opt.h hot functions it "
+        "instantiates). Stack: the kernel's frame plus the largest frame of a function it defines (gcc "
+        "-fstack-usage; the hot functions are the only calls), the deepest a kernel call goes.",
+        "",
+        "| kernel | ref code | opt code | ref stack | opt stack |",
+        "|---|---|---|---|---|",
+    ]
+    for name in sorted(n for n in by_name if not n.endswith("_opt")):
+        ref, opt = by_name[name], by_name[f"{name}_opt"]
+        lines.append(
+            f"| `{name}` | {ref['code_bytes']:,} | {opt['code_bytes']:,} | {ref['stack_bytes']:,} "
+            f"| {opt['stack_bytes']:,} |"
+        )
+    return [*lines, ""]
+
+
+def write(
+    layers: list[LayerCount], footprints: list[dict], nets: list[dict], version: str, hot: bool
+) -> None:
     stem = "kernels_rv32" if hot else "kernels_rv32_no_hot"
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -431,6 +471,7 @@ def write(layers: list[LayerCount], nets: list[dict], version: str, hot: bool) -
         "harx_opt_hot": hot,
         "layers": [asdict(c) | {"ref_per_mac": c.ref_per_mac, "opt_per_mac": c.opt_per_mac} for c in layers],
         "networks": nets,
+        "kernel_files": footprints,
     }
     (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=1) + "\n")
     lines = [
@@ -466,8 +507,8 @@ def write(layers: list[LayerCount], nets: list[dict], version: str, hot: bool) -
         cells = [first.get((ch, w, o)) for o in (8, 4, 2)]
         text = [f"{c.ref_per_mac:.2f} / {c.opt_per_mac:.2f}" if c else "-" for c in cells]
         lines.append(f"| {ch} -> 32, w{w} | " + " | ".join(text) + " |")
+    lines += ["", *_footprint_lines(footprints)]
     lines += [
-        "",
         "## Per layer",
         "",
         "| model | layer | kernel | MACs | ref instr | opt instr | ref/MAC | opt/MAC | speed-up |",
@@ -497,9 +538,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        layers, version = build_and_count(work, hot=not args.no_hot)
+        layers, footprints, version = build_and_count(work, hot=not args.no_hot)
         nets = networks(layers, work) if not args.no_hot else []
-    write(layers, nets, version, hot=not args.no_hot)
+    write(layers, footprints, nets, version, hot=not args.no_hot)
     for r in nets:
         print(
             f"{r['genome']}: harx deploy --run: ref {r['deploy_ref_per_mac']:.2f}, opt {r['deploy_opt_per_mac']:.2f} "
