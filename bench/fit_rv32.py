@@ -1,9 +1,10 @@
 """Fit the rv32 instruction models (reference and optimized kernels) to exact qemu counts; check memory.
 
-For each of N random genomes (9 channels x 128 samples, 6, 7, 12 or 17 classes) this generates the C projects
-of a random-weight integer model (harx.deploy.synthetic) with each kernel set (``ref``: harx_ref.h,
-``opt``: harx_opt.h), builds the rv32 ELFs and runs them under qemu-riscv32 with the counting plugin on
-2 random input windows. Instruction counts depend on shapes and bit widths only, except for the data-
+For each of N random genomes (9 channels x 128 samples, 6, 7, 12 or 17 classes; more when some fitted
+coefficient's event occurs in fewer than MIN_GENOMES of them: further random draws are kept only if they
+have such an event, until each has) this generates the C projects of a random-weight integer model
+(harx.deploy.synthetic) with each kernel set (``ref``: harx_ref.h, ``opt``: harx_opt.h), builds the rv32
+ELFs and runs them under qemu-riscv32 with the counting plugin on 2 random input windows. Instruction counts depend on shapes and bit widths only, except for the data-
 dependent requant clip and max-pool compare (a few instructions per output; min/max over the windows are
 reported).
 
@@ -18,8 +19,7 @@ two-way additive model in weight and activation bits, defined up to a constant).
 
 Reported: Spearman rank correlation and mean absolute percentage error of predicted against measured
 instructions per inference, in-sample (the written YAML through harx.cost.estimate) and leave-one-genome-
-out (refit without the genome, predict it), per kernel set; for the reference, also with each candidate
-term of CANDIDATES (a refinement the model adopts only if it fits as well or better; never written).
+out (refit without the genome, predict it), per kernel set.
 Memory: the ELF's .text/.rodata/.data/.bss and its weights and buffers against the cost model's flash and
 RAM estimates, per kernel set.
 
@@ -36,6 +36,7 @@ dilated convs (the same C loops); the results, with every layer's count, in benc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import re
@@ -79,12 +80,12 @@ HELD = {
     "ref": {"argmax_class": ARGMAX_PER_CLASS, "linear_act_b8": 0.0},
     "opt": {f"{OPT_PREFIX}argmax_class": ARGMAX_PER_CLASS},
 }
-# Terms the reference model does not have, fitted next to it to test whether they earn a place in it: `tap`
-# counts the kernel taps of each conv output pixel (the reference conv tests each tap's bounds and calls
-# the unpack or zero-fill loop once per tap, a cost the model's `pixel` term absorbs).
-CANDIDATES = {"tap": lambda spec: spec.lout * spec.kernel if spec.kind == "conv" else 0}
 # Channel counts drawn per block: the search recipes' (6 leaves channels outside every block of 4).
 CHANNELS = (4, 6, 8, 12, 16, 24, 32, 48, 64)
+# Every fitted coefficient's event must occur in this many genomes (rare ones: an L8 classifier block needs
+# 2-bit codes, 2-bit head weights and 16 or more classes); draws stop after MAX_DRAWS.
+MIN_GENOMES = 3
+MAX_DRAWS = 20_000
 
 
 @dataclass
@@ -159,20 +160,17 @@ def measure(genome: Genome, classes: int, kernels: str, seed: int, work: Path) -
     )
 
 
-def layer_terms(m: Measured, target: Target, extra: tuple[str, ...] = ()) -> list[dict[str, float]]:
+def layer_terms(m: Measured, target: Target) -> list[dict[str, float]]:
     """Event counts of each layer sample of ``m`` as the cost model lowers it for ``m.kernels``, as the
-    per-layer measurements split an inference, plus the ``extra`` candidate terms."""
+    per-layer measurements split an inference."""
+    return terms_of(m.specs, m.kernels, target)
+
+
+def terms_of(specs: list, kernels: str, target: Target) -> list[dict[str, float]]:
     model = KERNEL_MODELS[target.kernel_model]
-    specs = m.specs
-    rows = [
-        {
-            **model.layer_terms(s, lower(s, target, m.kernels), None, target),
-            **{name: CANDIDATES[name](s) for name in extra},
-        }
-        for s in specs
-    ]
-    once = model.inference_terms(specs, m.kernels)
-    p = PREFIX[m.kernels]
+    rows = [dict(model.layer_terms(s, lower(s, target, kernels), None, target)) for s in specs]
+    once = model.inference_terms(specs, kernels)
+    p = PREFIX[kernels]
     rows[0][f"{p}inference"] = rows[0].get(f"{p}inference", 0) + once[f"{p}inference"]
     rows[-1][f"{p}argmax_class"] = rows[-1].get(f"{p}argmax_class", 0) + once[f"{p}argmax_class"]
     return rows
@@ -183,18 +181,16 @@ def set_names(target: Target, kernels: str) -> list[str]:
     return [n for n in target.coefficients if n.startswith(OPT_PREFIX) == (kernels == "opt")]
 
 
-def fit(
-    samples: list[Measured], target: Target, kernels: str, extra: tuple[str, ...] = ()
-) -> dict[str, float]:
+def fit(samples: list[Measured], target: Target, kernels: str) -> dict[str, float]:
     """NNLS on relative residuals over every layer sample of the set; HELD coefficients fixed, as are the
     other set's (a layer the optimized kernels cannot run is priced with the reference's)."""
-    names = [*set_names(target, kernels), *extra]
+    names = set_names(target, kernels)
     held = HELD[kernels]
     free = [n for n in names if n not in held]
     fixed = {**target.coefficients, **held}
     rows, y = [], []
     for m in samples:
-        for terms, measured in zip(layer_terms(m, target, extra), m.per_layer, strict=True):
+        for terms, measured in zip(layer_terms(m, target), m.per_layer, strict=True):
             known = sum(fixed[k] * v for k, v in terms.items() if k not in free)
             rows.append([terms.get(n, 0) / measured for n in free])
             y.append((measured - known) / measured)
@@ -204,17 +200,15 @@ def fit(
     return {n: out[n] for n in names}
 
 
-def predict(m: Measured, target: Target, coef: dict[str, float], extra: tuple[str, ...] = ()) -> float:
+def predict(m: Measured, target: Target, coef: dict[str, float]) -> float:
     values = {**target.coefficients, **coef}
-    return sum(values[k] * v for terms in layer_terms(m, target, extra) for k, v in terms.items())
+    return sum(values[k] * v for terms in layer_terms(m, target) for k, v in terms.items())
 
 
-def leave_one_out(
-    samples: list[Measured], target: Target, kernels: str, extra: tuple[str, ...] = ()
-) -> list[float]:
+def leave_one_out(samples: list[Measured], target: Target, kernels: str) -> list[float]:
     """Each genome predicted by a fit to the other genomes."""
     return [
-        predict(m, target, fit(samples[:i] + samples[i + 1 :], target, kernels, extra), extra)
+        predict(m, target, fit(samples[:i] + samples[i + 1 :], target, kernels))
         for i, m in enumerate(samples)
     ]
 
@@ -283,9 +277,40 @@ def write_reference(path: Path, reference: str) -> None:
     path.write_text(block.sub(lambda _: f"  rv32_fit: >-\n{wrapped}\n", text))
 
 
-def measure_all(n: int, seed: int) -> tuple[list[Measured], float]:
+def draw(n: int, seed: int, target: Target) -> tuple[list[tuple[Genome, int]], dict[str, int]]:
+    """``n`` random (genome, classes), then further draws that have an event of a fitted coefficient seen
+    in fewer than MIN_GENOMES genomes until none is; returns them and each coefficient's genome count."""
     rng = np.random.default_rng(seed)
-    drawn = [(random_genome(rng), int(rng.choice(CLASSES))) for _ in range(n)]
+    wanted = {name for name in target.coefficients if all(name not in held for held in HELD.values())}
+    seen = dict.fromkeys(wanted, 0)
+    drawn: list[tuple[Genome, int]] = []
+    for _ in range(MAX_DRAWS):
+        g, classes = random_genome(rng), int(rng.choice(CLASSES))
+        specs = g.layers(IN_CHANNELS, IN_LEN, classes)
+        events = {
+            k
+            for kernels in KERNEL_SETS
+            for row in terms_of(specs, kernels, target)
+            for k, v in row.items()
+            if v
+        }
+        if len(drawn) < n or any(seen[k] < MIN_GENOMES for k in events & wanted):
+            drawn.append((g, classes))
+            for k in events & wanted:
+                seen[k] += 1
+        if len(drawn) >= n and min(seen.values()) >= MIN_GENOMES:
+            break
+    return drawn, seen
+
+
+def measure_all(n: int, seed: int) -> tuple[list[Measured], float]:
+    drawn, seen = draw(n, seed, read_target_file(YAML))
+    rare = {k: v for k, v in seen.items() if v < MIN_GENOMES}
+    if rare:
+        print(
+            f"fit_rv32: after {MAX_DRAWS} draws these events are in fewer than {MIN_GENOMES} genomes: {rare}"
+        )
+    n = len(drawn)
     t0 = time.perf_counter()
     samples = []
     with tempfile.TemporaryDirectory(prefix="harx-fit-") as tmp:
@@ -310,16 +335,7 @@ def fit_set(samples: list[Measured], target: Target, kernels: str) -> dict:
         "coefficients": coef,
         "held": HELD[kernels],
         "predicted_loo": loo_pred,
-        "candidates": {},
     }
-    if kernels == "ref":
-        for name in CANDIDATES:
-            with_it = fit(mine, target, kernels, (name,))
-            out["candidates"][name] = {
-                "coefficients": with_it,
-                "in_sample": metrics([predict(m, target, with_it, (name,)) for m in mine], meas),
-                "leave_one_genome_out": metrics(leave_one_out(mine, target, kernels, (name,)), meas),
-            }
     return out
 
 
@@ -344,7 +360,13 @@ def main() -> int:
             print(f"fit_rv32: needs {', '.join(missing)} on PATH", file=sys.stderr)
             return 2
         samples, measure_s = measure_all(args.genomes, args.seed)
-    sets = {k: fit_set(samples, initial, k) for k in KERNEL_SETS}
+    sets = {"ref": fit_set(samples, initial, "ref")}
+    # The optimized set's fit prices what runs the reference's code (a pool of part-word pixels) with the
+    # reference's new coefficients.
+    refitted = dataclasses.replace(
+        initial, coefficients={**initial.coefficients, **sets["ref"]["coefficients"]}
+    )
+    sets["opt"] = fit_set(samples, refitted, "opt")
     if not args.no_write:
         written = {n: f"{v:.4g}" for k in KERNEL_SETS for n, v in sets[k]["coefficients"].items()}
         write_values(YAML, written)
@@ -441,20 +463,7 @@ def render(r: dict) -> str:
             ),
             line(f"`{kernels}`: fitted, leave-one-genome-out", s["metrics_leave_one_genome_out"]),
         ]
-    for name, c in ref["candidates"].items():
-        out += [
-            line(f"`ref` with candidate term `{name}`, in-sample", c["in_sample"]),
-            line(f"`ref` with candidate term `{name}`, leave-one-genome-out", c["leave_one_genome_out"]),
-        ]
-    tap = ref["candidates"]["tap"]["coefficients"]
     out += [
-        "",
-        "A candidate term is fitted next to the reference model's terms and joins the model "
-        "(`harx.cost.instruction_terms`) only if it fits as well or better on both measures; this script never "
-        "writes one. `tap` counts the kernel taps of every conv output pixel (`lout * k`: the reference conv "
-        "tests each tap's bounds and calls the unpack or zero-fill loop once per tap), which `pixel` absorbs "
-        f"without it ({ref['coefficients']['pixel']:.1f} per pixel; with `tap`: {tap['pixel']:.1f} per pixel + "
-        f"{tap['tap']:.1f} per tap).",
         "",
         "Memory: weights (weights.c arrays in the ELF) vs the cost model's flash, buffers (network.c's static "
         "buffers) vs its RAM, largest difference: "

@@ -26,7 +26,7 @@ def _raw(name: str) -> dict:
 def test_packaged_targets_load_with_their_memories():
     assert TARGETS == ("gap8", "rv32")
     gap8, rv32 = load_target("gap8"), load_target("rv32")
-    assert (gap8.version, gap8.cores, gap8.frequency_mhz, gap8.kernel_model) == (2, 8, 87, "pulp_nn_cluster")
+    assert (gap8.version, gap8.cores, gap8.frequency_mhz, gap8.kernel_model) == (3, 8, 87, "pulp_nn_cluster")
     assert {m.name: m.size_bytes for m in gap8.memories} == {"L1": 65_536, "L2": 524_288, "flash": 67_108_864}
     assert [(m.name, m.available_bytes, m.holds) for m in rv32.memories] == [("L2", 507_904, ("ro", "ram"))]
     assert gap8.active_power_mw == pytest.approx(16.1 + 2.0)

@@ -40,6 +40,7 @@ if (
 # next to library kernels (gap8's dilated convs) prices them with these names prefixed by REF_PREFIX.
 REF_CONV_TERMS = (
     "pixel",
+    "tap",
     *(f"{p}{b}" for p in ("im2col_elem_b", "mac_w", "conv_out_b") for b in (8, 4, 2)),
     "layer",
 )
@@ -226,14 +227,15 @@ def pulp_nn_cluster_terms(
 def instruction_terms(layer: LayerSpec) -> dict[str, int]:
     """Event counts of the portable C kernel of ``layer`` (what ``bench/fit_rv32.py`` regresses on).
 
-    conv: per output pixel fill im2col (k*cin values unpacked to 8 bit, zeros for padding; the per-tap
-    bounds tests are part of ``pixel``), then per output channel a dot product with on-the-fly weight
-    unpacking, requant, clip and pack.
+    conv: per output pixel fill im2col (per kernel tap a bounds test and an unpack or zero-fill call, then
+    k*cin values unpacked to 8 bit, zeros for padding), then per output channel a dot product with
+    on-the-fly weight unpacking, requant, clip and pack.
     maxpool/gap: loops over codes. linear: dot products over packed codes and packed weights.
     """
     if layer.kind == "conv":
         return {
             "pixel": layer.lout,
+            "tap": layer.lout * layer.kernel,
             f"im2col_elem_b{layer.in_bits}": layer.lout * layer.kernel * layer.cin,
             f"mac_w{layer.w_bits}": layer.macs,
             f"conv_out_b{layer.out_bits}": layer.out_elems,
@@ -291,11 +293,9 @@ OPT_TERMS = (
     "pool_px",
     "pool_unit",
     "pool_tap",
-    # global average pool: words of codes in 16-bit lanes, or the reference loop for pixels of odd bytes
+    # global average pool of whole-word pixels: words of codes in 16-bit lanes (else the reference's terms)
     *(f"gap_px_b{b}" for b in (8, 4, 2)),
     "gap_ch",
-    *(f"gapref_elem_b{b}" for b in (8, 4, 2)),
-    "gapref_out",
 )
 
 
@@ -401,27 +401,28 @@ def _opt_maxpool(c: Counter, layer: LayerSpec) -> None:
 
 
 def _opt_gap(c: Counter, layer: LayerSpec) -> None:
-    """harx_opt_avgpool as harx calls it (the global pool): words of codes summed in 16-bit lanes when a
-    pixel is whole words, else harx_avgpool's loop over every code."""
-    bits, px_bytes = layer.in_bits, layer.cin * layer.in_bits // 8
-    if px_bytes % 4:
-        c[f"gapref_elem_b{bits}"] += layer.in_elems
-        c["gapref_out"] += layer.cin
-        return
-    c[f"gap_px_b{bits}"] += layer.lin * px_bytes // 4
+    """harx_opt_avgpool as harx calls it (the global pool) on pixels of whole words: words of codes summed
+    in 16-bit lanes."""
+    px_bytes = layer.cin * layer.in_bits // 8
+    c[f"gap_px_b{layer.in_bits}"] += layer.lin * px_bytes // 4
     c["gap_ch"] += layer.cin
 
 
 @functools.cache
 def _opt_terms(layer: LayerSpec) -> tuple[tuple[str, int], ...]:
+    if layer.kind == "gap" and layer.cin * layer.in_bits // 8 % 4:
+        # Pixels of part words: harx_opt_avgpool calls harx_avgpool, priced with the reference's terms.
+        ref = instruction_terms(layer)
+        return ((f"{OPT_PREFIX}layer", 1), *((k, n) for k, n in ref.items() if k != "layer"))
     c: Counter = Counter({"layer": 1})
     {"conv": _opt_conv, "linear": _opt_linear, "maxpool": _opt_maxpool, "gap": _opt_gap}[layer.kind](c, layer)
     return tuple((f"{OPT_PREFIX}{name}", n) for name, n in c.items() if n)
 
 
 def opt_instruction_terms(layer: LayerSpec) -> dict[str, int]:
-    """Event counts of harx's optimized kernel of ``layer`` (``OPT_TERMS``, prefixed ``opt_``); raises
-    ValueError when the optimized kernels cannot run it (``harx.cost.opt_kernels.layer_plan``)."""
+    """Event counts of harx's optimized kernel of ``layer`` (``OPT_TERMS``, prefixed ``opt_``; a global
+    average pool of part-word pixels runs the reference's loop and counts its terms); raises ValueError
+    when the optimized kernels cannot run it (``harx.cost.opt_kernels.layer_plan``)."""
     return dict(_opt_terms(layer))
 
 
@@ -505,6 +506,7 @@ KERNEL_MODELS: dict[str, KernelModel] = {
                     "linear_act_b",
                 ),
                 "pixel",
+                "tap",
                 "gap_out",
                 "linear_out",
                 "layer",
