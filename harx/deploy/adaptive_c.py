@@ -28,9 +28,7 @@ from harx.deploy.emit import (
     c_rows,
     check_layers,
     check_windows,
-    implementations,
     kernel_set,
-    kernels_of,
     layer_lines,
     logits_checksum,
     network_c,
@@ -43,6 +41,7 @@ from harx.deploy.emit import (
     weights_c,
     write_project,
 )
+from harx.deploy.kernel_c import implementations, kernel_files
 from harx.errors import ConfigError
 from harx.models.genome import model_layers
 from harx.quant.adaptive import POLICIES, AdaptiveModel, ModeRule, check_policy_range
@@ -251,7 +250,7 @@ def generate_adaptive(
     first_logits, final_logits = model.stage_logits(windows)
     exits = np.stack([model.modes[c].stops(first_logits) for c in check])
     outputs = np.where(exits[:, :, None], first_logits[None], final_logits[None])
-    used = kernels_of(program)
+    used = kernel_files(st.lowered for st in program)
     test_h, test_c = _test_data(windows, first_logits, final_logits, check, exits)
     files = {
         "network.h": _header(model, mp, bound),

@@ -20,9 +20,7 @@ from harx.deploy.emit import (
     c_rows,
     check_layers,
     check_windows,
-    implementations,
     kernel_set,
-    kernels_of,
     layer_lines,
     logits_checksum,
     network_c,
@@ -35,6 +33,7 @@ from harx.deploy.emit import (
     weights_c,
     write_project,
 )
+from harx.deploy.kernel_c import implementations, kernel_files
 from harx.errors import ConfigError
 from harx.models.genome import model_layers
 from harx.quant.artifact import Artifact
@@ -113,7 +112,7 @@ def generate(
     windows = check_windows(windows, model)
     expected = model.run(windows)
     program = steps(specs, model.layers, mp.layers, target, kernels=kernels)
-    used = kernels_of(program)
+    used = kernel_files(st.lowered for st in program)
     weights = weights_c(program, mp.alignment_bytes)
     test_h, test_c = _test_data(windows, expected)
     bufs = ram_buffers(mp)

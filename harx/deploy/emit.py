@@ -20,11 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from harx import __version__
-from harx.cost import Kernel, LayerMemory, Lowered, TensorSlot, deploy_plan_targets, load_target, lower
-from harx.cost.lowering import HEADERS
+from harx.cost import LayerMemory, Lowered, TensorSlot, deploy_plan_targets, load_target, lower
 from harx.cost.memory import ProgramMemory, align_up
 from harx.deploy import opt_layout
-from harx.deploy.kernel_c import TEMPLATES, call, fill, library_sources, signature, source
+from harx.deploy.kernel_c import TEMPLATES, KernelFile, call, fill, library_sources, signature, source
 from harx.errors import ConfigError
 from harx.models.genome import LayerSpec
 from harx.paths import staged_dir
@@ -262,22 +261,28 @@ def _rows(items: list[str], per_line: int) -> str:
     )
 
 
+def _weight_bytes(st: Step) -> tuple[np.ndarray, str]:
+    """A conv's or classifier's weight bytes in the order its kernel reads them, and their comment: the
+    optimized kernels' block order (``opt_layout``) for a layer lowered to them, else PULP-NN's packing."""
+    layer, i = st.layer, st.index
+    what = "weights" if isinstance(layer, IntConv) else "classifier weights"
+    if st.lowered.implementation != "harx_opt":
+        order = "[ch_out][k][ch_in]" if isinstance(layer, IntConv) else "[class][feature]"
+        return pack(layer.weights, layer.w_bits), f"layer {i}: {layer.w_bits}-bit {what} {order}, packed"
+    if isinstance(layer, IntConv):
+        data = opt_layout.conv_weights(layer.weights, layer.w_bits, layer.in_bits, layer.in_signed)
+    else:
+        data = opt_layout.linear_weights(layer.weights, layer.w_bits, layer.in_bits)
+    return data, f"layer {i}: {layer.w_bits}-bit {what} in harx_opt.h's block order (opt_layout)"
+
+
 def weights_c(steps: list[Step], align: int) -> WeightsC:
     """The read-only arrays of ``steps``, each layer's checked against its memory plan entry."""
     w = WeightsC(align)
     for st in steps:
         layer, i = st.layer, st.index
-        opt = st.lowered.implementation == "harx_opt"
         if isinstance(layer, IntConv):
-            w.bytes_array(
-                f"l{i}_weights",
-                opt_layout.conv_weights(layer.weights, layer.w_bits, layer.in_bits, layer.in_signed)
-                if opt
-                else pack(layer.weights, layer.w_bits),
-                f"layer {i}: {layer.w_bits}-bit weights in harx_opt.h's block order (opt_layout.conv_weights)"
-                if opt
-                else f"layer {i}: {layer.w_bits}-bit weights [ch_out][k][ch_in], packed",
-            )
+            w.bytes_array(f"l{i}_weights", *_weight_bytes(st))
             w.int32_array(f"l{i}_kappa", layer.kappa, f"layer {i}: requant multipliers kappa[ch_out]")
             w.int32_array(
                 f"l{i}_lambda", layer.lam, f"layer {i}: requant offsets lambda[ch_out] (bias folded in)"
@@ -291,16 +296,7 @@ def weights_c(steps: list[Step], align: int) -> WeightsC:
             w.constant(f"HARX_L{i}_GAP_M", layer.m, f"layer {i}: global average pool multiplier m", i)
             w.constant(f"HARX_L{i}_GAP_SHIFT", layer.shift, f"layer {i}: global average pool shift", i)
         elif isinstance(layer, IntLinear):
-            w.bytes_array(
-                f"l{i}_weights",
-                opt_layout.linear_weights(layer.weights, layer.w_bits, layer.in_bits)
-                if opt
-                else pack(layer.weights, layer.w_bits),
-                f"layer {i}: {layer.w_bits}-bit classifier weights in harx_opt.h's block order "
-                "(opt_layout.linear_weights)"
-                if opt
-                else f"layer {i}: {layer.w_bits}-bit classifier weights [class][feature], packed",
-            )
+            w.bytes_array(f"l{i}_weights", *_weight_bytes(st))
             w.int32_array(f"l{i}_bias", layer.bias, f"layer {i}: int32 classifier bias[class]")
         if w.layer_bytes(i) != st.mem.ro_bytes:  # both come from the same shapes: a mismatch is a harx bug
             raise RuntimeError(
@@ -522,35 +518,6 @@ def network_h(model: IntegerModel, mp: ProgramMemory, title: str, api: str = "")
 # ---------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class KernelFile:
-    """One kernel file of a project: the C ``function`` it defines, the kernel's arguments and what
-    implements it (``harx_opt``, ``harx_ref`` or ``pulp_nn``, whose host build runs harx's reference)."""
-
-    function: str
-    kernel: Kernel
-    implementation: str
-
-    @property
-    def own(self) -> bool:
-        """Not a pulp-nn-mixed function: harx's dilated conv, or a reference body under its ``_ref`` name."""
-        return self.kernel.harx_only or self.function != self.kernel.name
-
-
-def kernels_of(steps: list[Step]) -> list[KernelFile]:
-    """The distinct kernel functions of ``steps``, by name."""
-    files = {
-        st.lowered.function: KernelFile(st.lowered.function, st.lowered.kernel, st.lowered.implementation)
-        for st in steps
-    }
-    return [files[name] for name in sorted(files)]
-
-
-def implementations(kernels: list[KernelFile]) -> dict[str, str]:
-    """Kernel function -> implementation, for harx_project.json."""
-    return {k.function: k.implementation for k in kernels}
-
-
 def support_files(kernels: list[KernelFile], title: str, target: str) -> dict[str, str]:
     """The files every generated project holds besides its network, weights and test data: the kernels
     (each over its implementation's header; a library kernel over harx's reference, which the host build
@@ -571,12 +538,7 @@ def support_files(kernels: list[KernelFile], title: str, target: str) -> dict[st
     }
     return {
         "harx_kernels.h": template("harx_kernels.h.in", **headers),
-        **{
-            f"kernels/{k.function}.c": source(
-                k.kernel, k.implementation if k.implementation in HEADERS else "harx_ref", k.function
-            )
-            for k in kernels
-        },
+        **{f"kernels/{k.function}.c": source(k.kernel, k.body, k.function) for k in kernels},
         **{name: (CSRC / name).read_text() for name in _COPIED + (("harx_opt.h",) if opt else ())},
         **{f"tools/{name}": (CSRC / name).read_text() for name in _TOOLS},
         "Makefile": fill((TEMPLATES / "Makefile.in").read_text(), values),

@@ -12,9 +12,11 @@ constant bit widths.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from harx.cost.lowering import HEADERS, Kernel
+from harx.cost.lowering import HEADERS, Kernel, Lowered
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _PLACEHOLDER = re.compile(r"@[A-Z0-9_]+@")
@@ -198,3 +200,35 @@ def fill(template: str, values: dict[str, str]) -> str:
     if left:
         raise ValueError(f"template placeholder {left.group(0)} was not filled")
     return template
+
+
+@dataclass(frozen=True)
+class KernelFile:
+    """One kernel file of a project: the C ``function`` it defines, the kernel's arguments and what
+    implements it (``harx_opt``, ``harx_ref`` or ``pulp_nn``, whose host build runs harx's reference)."""
+
+    function: str
+    kernel: Kernel
+    implementation: str
+
+    @property
+    def body(self) -> str:
+        """What the file's C calls: harx's optimized or reference kernels (a library kernel's file is its
+        host build's, harx's reference)."""
+        return self.implementation if self.implementation in HEADERS else "harx_ref"
+
+    @property
+    def own(self) -> bool:
+        """Not a pulp-nn-mixed function: harx's dilated conv, or a reference body under its ``_ref`` name."""
+        return self.kernel.harx_only or self.function != self.kernel.name
+
+
+def kernel_files(lowered: Iterable[Lowered]) -> list[KernelFile]:
+    """The distinct kernel functions of a program's lowered layers, by name."""
+    files = {low.function: KernelFile(low.function, low.kernel, low.implementation) for low in lowered}
+    return [files[name] for name in sorted(files)]
+
+
+def implementations(kernels: list[KernelFile]) -> dict[str, str]:
+    """Kernel function -> implementation, for harx_project.json."""
+    return {k.function: k.implementation for k in kernels}
