@@ -210,10 +210,11 @@ def _arrays(layer: LayerSpec) -> tuple[int, int, int, int, int]:
     return weights, per_channel, per_channel, bias, consts
 
 
-def _im2col_bytes(layer: LayerSpec, target: Target, implementation: str) -> int:
+def _im2col_bytes(layer: LayerSpec, target: Target, kernels: str) -> int:
+    """A conv's im2col on ``target`` as lowered with the kernel set ``kernels``."""
     if layer.kind != "conv":
         return 0
-    if implementation == "harx_opt":
+    if kernels == "opt" and lower(layer, target, kernels).implementation == "harx_opt":
         return opt_kernels.im2col_bytes(layer.cin, layer.kernel)
     return int(target.structure["im2col_pixels_per_core"]) * target.cores * layer.kernel * layer.cin
 
@@ -249,7 +250,6 @@ def _layer_memory(
     index: int, layer: LayerSpec, target: Target, kernels: str, src: TensorSlot, dst: TensorSlot
 ) -> LayerMemory:
     align = target.alignment_bytes
-    implementation = lower(layer, target, kernels).implementation
     weights, kappa, lam, bias, consts = _arrays(layer)
     staged = sum(align_up(a, align) for a in (weights, kappa, lam, bias)) if target.stages_weights else 0
     return LayerMemory(
@@ -262,7 +262,7 @@ def _layer_memory(
         const_bytes=consts,
         ro_bytes=sum(align_up(a, align) for a in (weights, kappa, lam, bias, consts)),
         staged_bytes=staged,
-        im2col_bytes=_im2col_bytes(layer, target, implementation),
+        im2col_bytes=_im2col_bytes(layer, target, kernels),
         input=src,
         output=dst,
     )
