@@ -30,10 +30,19 @@ def test_json_output_matches_the_library(capsys):
 def test_table_shows_layers_and_totals(capsys):
     main(["cost", GENOME, "--target", "rv32"])
     out = capsys.readouterr().out
-    ref = estimate(GENOME, "rv32")
-    assert "on rv32" in out and "pulp_nn_conv_i8_u8_i8 (harx_ref.h" in out and "linear 24->6 w8" in out
-    assert f"{ref.latency_cycles:,}" in out and f"flash {ref.flash_bytes:,} B, RAM {ref.ram_bytes:,} B" in out
-    assert "fits" in out
+    opt = estimate(GENOME, "rv32")
+    assert "on rv32 (opt kernels)" in out and "pulp_nn_conv_i8_u8_i8 (harx_opt.h" in out
+    assert "linear 24->6 w8" in out and "fits" in out
+    assert f"{opt.latency_cycles:,}" in out and f"flash {opt.flash_bytes:,} B, RAM {opt.ram_bytes:,} B" in out
+
+
+def test_kernels_option_selects_the_reference_model(capsys):
+    main(["cost", GENOME, "--target", "rv32", "--kernels", "ref", "--json"])
+    (item,) = json.loads(capsys.readouterr().out)
+    ref = estimate(GENOME, "rv32", kernels="ref")
+    assert item["kernels"] == "ref" and item["latency_cycles"] == ref.latency_cycles
+    assert ref.latency_cycles > 2 * estimate(GENOME, "rv32").latency_cycles
+    assert "(harx_ref.h" in item["layers"][0]["kernel"] and item["plan"]["kernels"] == "ref"
 
 
 def test_infeasible_genome_is_reported_not_raised(capsys):
@@ -47,6 +56,8 @@ def test_infeasible_genome_is_reported_not_raised(capsys):
         (["cost", "c8k5w4a4-gapw8"], "block 1 has 4-bit weights but 9 input channels"),
         (["cost", "c8k5w8a8-gapw8", "--target", "gap9"], "unknown target 'gap9'"),
         (["cost", "c8k5-gapw8"], "is not of the form"),
+        (["cost", "c8k5w8a8-gapw8", "--kernels", "opt"], "target gap8 has no 'opt' kernel set"),
+        (["cost", "c8k5w8a8-gapw8", "-t", "rv32", "--kernels", "fast"], "rv32 has no 'fast' kernel set"),
     ],
 )
 def test_bad_input_exits_with_config_error(capsys, args, message):

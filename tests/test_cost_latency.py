@@ -4,16 +4,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from harx.cost import estimate, instruction_terms, load_target, plan
+from harx.cost import estimate, instruction_terms, load_target, lower, plan
 from harx.cost.estimate import layer_counts
 from harx.cost.latency import (
+    OPT_TERMS,
     REF_CONV_TERMS,
     cycles,
     maxpool_rows,
+    opt_instruction_terms,
     pulp_conv_time_on_h,
     pulp_conv_time_on_w,
 )
-from harx.models.genome import parse_genome
+from harx.models.genome import LayerSpec, parse_genome
 
 GAP8 = load_target("gap8")
 RV32 = load_target("rv32")
@@ -145,6 +147,7 @@ def test_gap8_dilated_conv_runs_harx_reference_on_core_0():
     # then one barrier after the core-0 call and a DMA + barrier for each of weights (96 B), kappa, lambda.
     assert dil.counts == {
         "ref_pixel": 16,
+        "ref_tap": 16 * 3,
         "ref_im2col_elem_b8": 16 * 3 * 8,
         "ref_mac_w4": 16 * 8 * 3 * 8,
         "ref_conv_out_b4": 16 * 8,
@@ -156,6 +159,7 @@ def test_gap8_dilated_conv_runs_harx_reference_on_core_0():
     c = GAP8.coefficients
     by_hand = (
         c["ref_pixel"] * 16
+        + c["ref_tap"] * 48
         + c["ref_im2col_elem_b8"] * 384
         + c["ref_mac_w4"] * 3072
         + c["ref_conv_out_b4"] * 128
@@ -192,6 +196,7 @@ def test_rv32_instruction_terms_and_cycles_by_hand():
     conv, gap, linear = _layers(*TINY)
     assert instruction_terms(conv) == {
         "pixel": 10,
+        "tap": 10 * 3,
         "im2col_elem_b8": 10 * 3 * 4,
         "mac_w4": 10 * 6 * 12,
         "conv_out_b8": 10 * 6,
@@ -204,10 +209,15 @@ def test_rv32_instruction_terms_and_cycles_by_hand():
         "linear_out": 2,
         "layer": 1,
     }
-    cost = estimate(*TINY[:1], RV32, in_channels=4, in_len=10, n_classes=2)
+    cost = estimate(*TINY[:1], RV32, in_channels=4, in_len=10, n_classes=2, kernels="ref")
     c = RV32.coefficients  # the fitted instructions per event (bench/results/rv32_fit.md)
     conv_cycles = (
-        c["pixel"] * 10 + c["im2col_elem_b8"] * 120 + c["mac_w4"] * 720 + c["conv_out_b8"] * 60 + c["layer"]
+        c["pixel"] * 10
+        + c["tap"] * 30
+        + c["im2col_elem_b8"] * 120
+        + c["mac_w4"] * 720
+        + c["conv_out_b8"] * 60
+        + c["layer"]
     )
     gap_cycles = c["gap_elem_b8"] * 60 + c["gap_out"] * 6 + c["layer"]
     linear_cycles = c["linear_mac_w8"] * 12 + c["linear_act_b8"] * 12 + c["linear_out"] * 2 + c["layer"]
@@ -222,6 +232,62 @@ def test_rv32_instruction_terms_and_cycles_by_hand():
     assert cost.latency_cycles == total
     assert cost.latency_ms == pytest.approx(total / 100e3)  # 100 MHz
     assert cost.energy_uj == pytest.approx(4.683 * total / 100e3)  # mW x ms
+
+
+def test_rv32_optimized_kernel_terms_by_hand():
+    """harx_opt.h's loops on TINY: the conv runs 3 groups of 4 pixels (the last two past the end), one S
+    block of 4 channels and 2 single channels; the 6-channel 8-bit GAP input is not whole words per pixel
+    (the reference loop); the classifier's 2 classes are left-over rows."""
+    conv, gap, linear = _layers(*TINY)
+    assert opt_instruction_terms(conv) == {
+        "opt_layer": 1,
+        "opt_col_pixel": 12,
+        # pixel 0 and 9: one padded tap (4 zeros) and 8 codes; pixels 1-8: 12 codes; 10, 11: 12 zeros each
+        "opt_col_zero": 4 + 4 + 2 * 12,
+        "opt_col_w8": 2 + 8 * 3 + 2,
+        "opt_tap_s_w4": 1 * 3 * 12,
+        "opt_block_s": 3,
+        "opt_tap_s1_w4": 2 * 3 * 12,
+        "opt_out_b8": 2 * 6,  # two full groups of 4 pixels x 6 channels
+        "opt_out_tail": 2 * 6,  # the last group's 2 pixels, one code at a time
+    }
+    assert opt_instruction_terms(gap) == {"opt_layer": 1, "gap_elem_b8": 60, "gap_out": 6}
+    assert opt_instruction_terms(linear) == {
+        "opt_layer": 1,
+        "opt_lin_out": 2,
+        "opt_lin_code_b8": 6,
+        "opt_lin_tap_s1_w8": 2 * 6,
+        "opt_lin_row": 2,
+    }
+    cost = estimate(*TINY[:1], RV32, in_channels=4, in_len=10, n_classes=2)
+    c = RV32.coefficients
+    assert cost.kernels == "opt" and all("(harx_opt.h" in lc.kernel for lc in cost.layers)
+    for lc, layer in zip(cost.layers, (conv, gap, linear), strict=True):
+        assert lc.latency_cycles == round(sum(c[k] * n for k, n in opt_instruction_terms(layer).items()))
+    assert cost.overhead_cycles == round(c["opt_inference"] + c["opt_argmax_class"] * 2)
+
+
+def test_optimized_terms_are_the_declared_events_of_every_kind():
+    seen = set()
+    for text in ("c16k5p2w8a8-c24k5s2w4a4-c12k3d2w2a2-gapw8", "c8k3w8a2-c20k5p3w2a2-c8k3w4a2-flatw2"):
+        for layer in _layers(text, 9, 128, 17):
+            seen |= set(opt_instruction_terms(layer))
+    assert seen <= {f"opt_{t}" for t in OPT_TERMS} | {f"gap_elem_b{b}" for b in (8, 4, 2)} | {"gap_out"}
+    assert {"opt_tap_l8", "opt_tap_l16_w2", "opt_drain_l16", "opt_pool_tap", "opt_lin_tap_l8"} <= seen
+
+
+def test_a_layer_the_optimized_kernels_cannot_run_falls_back_to_the_reference():
+    # 6 features of 2-bit weights are not whole bytes per class row (an exit head after a 6-channel layer).
+    head = LayerSpec("linear", 6, 5, 1, 1, 8, 32, 2)
+    low = lower(head, RV32, "opt")
+    assert (low.implementation, low.function) == ("harx_ref", "pulp_nn_linear_u8_i32_i2_ref")
+    assert "6 input features cannot be packed at 2 bits" in low.fallback and "(harx_ref.h)" in low.label
+    mem = plan([head], RV32).layers[0]
+    assert layer_counts(head, mem, RV32, "opt")[1] == instruction_terms(head)  # priced as what runs
+    ok = LayerSpec("linear", 8, 5, 1, 1, 8, 32, 2)
+    assert lower(ok, RV32, "opt").implementation == "harx_opt"
+    ref = lower(head, RV32, "ref")
+    assert (ref.implementation, ref.fallback, ref.function) == ("harx_ref", "", "pulp_nn_linear_u8_i32_i2")
 
 
 def test_cost_totals_add_up_on_both_targets():

@@ -3,6 +3,7 @@
 import pytest
 
 from harx.cost import estimate, load_target, plan
+from harx.errors import ConfigError
 from harx.models.genome import parse_genome
 
 GAP8 = load_target("gap8")
@@ -64,11 +65,15 @@ def test_arena_two_ended_placement_by_hand():
 
 
 def test_ram_bytes_rv32_and_gap8_by_hand():
-    rv = plan(_layers(*MIXED), RV32)
+    rv = plan(_layers(*MIXED), RV32, kernels="ref")
     window, arena, logits = 3 * 16, 192, 5 * 4
     im2col_rv32 = 3 * 8  # one pixel of the widest conv: k=3 x cin=8
     assert (rv.input_bytes, rv.im2col_bytes, rv.weight_buffer_bytes, rv.logits_bytes) == (48, 24, 0, 20)
     assert rv.ram_bytes == window + arena + im2col_rv32 + logits == 284
+    # The optimized kernels (rv32's default set) compute 4 output pixels at once: 4 x k x cin of im2col.
+    opt = plan(_layers(*MIXED), RV32)
+    assert (opt.kernels, opt.im2col_bytes, opt.ro_bytes) == ("opt", 4 * 3 * 8, rv.ro_bytes)
+    assert opt.ram_bytes == window + arena + 4 * im2col_rv32 + logits == 356
 
     g8 = plan(_layers(*MIXED), GAP8)
     im2col_gap8 = 2 * 8 * (3 * 8)  # 2 pixels per core x 8 cores x k*cin
@@ -80,7 +85,7 @@ def test_ram_bytes_rv32_and_gap8_by_hand():
 
 def test_every_array_and_buffer_is_word_aligned():
     # c6k3w8a8-gapw8 on 3 x 15, 5 classes: sizes that are not multiples of 4.
-    p = plan(_layers("c6k3w8a8-gapw8", 3, 15, 5), RV32)
+    p = plan(_layers("c6k3w8a8-gapw8", 3, 15, 5), RV32, kernels="ref")
     conv = 56 + 6 * 4 + 6 * 4 + 4  # 54 B of weights padded to 56
     linear = 32 + 5 * 4  # 30 B of weights padded to 32
     assert p.ro_bytes == conv + 2 * 4 + linear == 168
@@ -89,6 +94,7 @@ def test_every_array_and_buffer_is_word_aligned():
     assert p.arena_bytes == t1_slot + t2_slot == 100
     assert p.layers[1].output.offset_bytes == 100 - t2_slot
     assert p.ram_bytes == window_slot + 100 + 12 + 5 * 4  # im2col 9 B -> 12
+    assert plan(_layers("c6k3w8a8-gapw8", 3, 15, 5), RV32).im2col_bytes == 36  # opt: 4 x 9 B
 
 
 @pytest.mark.parametrize(
@@ -128,7 +134,7 @@ def test_gap8_plan_too_big_for_l1_is_infeasible_with_reason():
 
 def test_rv32_plan_over_l2_counts_ro_and_ram_against_the_reserved_stack():
     text = "c256k15w8a8-c256k15w8a8-c256k15w8a8-gapw8"
-    p = plan(_layers(text, 9, 128, 6), RV32)
+    p = plan(_layers(text, 9, 128, 6), RV32, kernels="ref")
     ro = (256 * 15 * 9 + 2048 + 4) + 2 * (256 * 15 * 256 + 2048 + 4) + 8 + (256 * 6 + 24)
     ram = 9 * 128 + 2 * 256 * 128 + 15 * 256 + 6 * 4
     assert (p.ro_bytes, p.ram_bytes) == (ro, ram) == (2_008_364, 70_552)
@@ -145,4 +151,11 @@ def test_small_genome_fits_and_reports_usage():
     p = plan(_layers(*MIXED), RV32)
     assert p.feasible and p.infeasible_reason == ""
     (l2,) = p.usage
-    assert (l2.name, l2.used_bytes, l2.available_bytes) == ("L2", 372 + 284, 524_288 - 16_384)
+    assert (l2.name, l2.used_bytes, l2.available_bytes) == ("L2", 372 + 356, 524_288 - 16_384)
+
+
+def test_a_kernel_set_the_target_does_not_price_is_refused():
+    with pytest.raises(ConfigError, match="target gap8 has no 'opt' kernel set"):
+        plan(_layers(*MIXED), GAP8, kernels="opt")
+    with pytest.raises(ConfigError, match=r"no 'fast' kernel set \(it prices: opt, ref\)"):
+        estimate(MIXED[0], RV32, in_channels=3, in_len=16, n_classes=5, kernels="fast")

@@ -295,9 +295,11 @@ def test_coverage_genomes_reach_every_kernel():
 @pytest.mark.toolchain
 @needs("asan")
 @pytest.mark.parametrize("genome", coverage_genomes())
-def test_every_kernel_is_bit_exact_under_sanitizers(genome, tmp_path):
+def test_every_reference_kernel_is_bit_exact_under_sanitizers(genome, tmp_path):
+    """The reference set (the optimized one: test_deploy_kernels.py, and kernel by kernel
+    test_kernels_opt.py)."""
     project = generate(
-        artifact_of(genome, channels=8), tmp_path / "p", "rv32", random_windows(8, 8, 128, seed=3)
+        artifact_of(genome, channels=8), tmp_path / "p", "rv32", random_windows(8, 8, 128, seed=3), "ref"
     )
     result = run(project, "asan")
     assert result.windows == 8 and result.bit_exact
@@ -333,8 +335,9 @@ def test_a_wrong_logit_is_caught(tmp_path):
 
 @pytest.mark.toolchain
 @needs("rv32")
-def test_rv32_counts_are_exact_repeatable_and_sizes_are_the_plans(tmp_path):
-    project = generate(artifact_of(GENOME), tmp_path / "p", "rv32", random_windows(3, 9, 128))
+@pytest.mark.parametrize("kernels", ["opt", "ref"])
+def test_rv32_counts_are_exact_repeatable_and_sizes_are_the_plans(kernels, tmp_path):
+    project = generate(artifact_of(GENOME), tmp_path / "p", "rv32", random_windows(3, 9, 128), kernels)
     first = run(project, "rv32")
     shutil.rmtree(tmp_path / "p" / "build")
     second = run(project, "rv32")

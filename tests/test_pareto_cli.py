@@ -107,7 +107,7 @@ def test_show_prints_everything_about_a_candidate(capsys, stored) -> None:
         f"stored cost on gap8: flash {gap8['flash_bytes']:,} B, RAM {gap8['ram_bytes']:,} B, "
         f"{gap8['latency_cycles']:,} cycles" in text
     )
-    assert "layers and bits" in text and "pulp_nn" in text and "harx_ref.h" in text
+    assert "layers and bits" in text and "pulp_nn" in text and "harx_opt.h" in text  # rv32's default kernels
     assert "confusion matrix on the test subjects" in text and "SITTING" in text
     assert "training curve" in text and "qat" in text
     data = json.loads(

@@ -23,11 +23,17 @@ def register(app: typer.Typer) -> None:
         channels: int = typer.Option(DEFAULT_IN_CHANNELS, "--channels", min=1, help="Input channels."),
         length: int = typer.Option(DEFAULT_IN_LEN, "--length", min=1, help="Window length in samples."),
         classes: int = typer.Option(DEFAULT_N_CLASSES, "--classes", min=1, help="Number of classes."),
+        kernels: str = typer.Option(
+            None, "--kernels", help="Kernel set: opt or ref (default: each target's own, opt on rv32)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the estimates as JSON."),
     ) -> None:
         """Flash, RAM, MACs, latency and energy per layer of GENOME, without training."""
         names = TARGETS if target == "all" else (target,)
-        costs = [estimate(genome, t, in_channels=channels, in_len=length, n_classes=classes) for t in names]
+        costs = [
+            estimate(genome, t, in_channels=channels, in_len=length, n_classes=classes, kernels=kernels)
+            for t in names
+        ]
         if as_json:
             typer.echo(json.dumps([dataclasses.asdict(c) for c in costs], indent=2))
             return

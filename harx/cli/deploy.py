@@ -48,6 +48,12 @@ def command(
         False, "--run", help="Build and run it (rv32 under qemu, counted; host and gap8 on this machine)."
     ),
     sanitize: bool = typer.Option(False, "--sanitize", help="With --run, also run a host ASan/UBSan build."),
+    kernels: str = typer.Option(
+        None,
+        "--kernels",
+        help="Kernel set: opt (harx's optimized kernels) or ref (its reference); default: the target's "
+        "(opt on rv32 and host; gap8 has only ref: pulp-nn-mixed and harx's reference).",
+    ),
     store: Path = typer.Option(None, "--store", help="Candidate store (default: $HARX_HOME/store.sqlite)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object instead of tables."),
 ) -> None:
@@ -64,7 +70,14 @@ def command(
         candidate = best_candidate(store_path)
     source = artifact if artifact is not None else candidate_artifact(store_path, candidate)
     result = deploy(
-        source, target, out_dir, windows=windows, run_builds=run_builds, sanitize=sanitize, force=force
+        source,
+        target,
+        out_dir,
+        windows=windows,
+        run_builds=run_builds,
+        sanitize=sanitize,
+        kernels=kernels,
+        force=force,
     )
     attached = (
         attach_measurements(store_path, candidate, result) if candidate is not None and result.runs else []
@@ -81,7 +94,7 @@ def render(r: DeployResult, candidate: int | None, attached: list[str]) -> None:
     p = r.project
     source = "" if candidate is None else f" (candidate {candidate})"
     out.print(f"[bold]{p.genome}[/]{source} for {p.target}: {p.path}", highlight=False)
-    out.print(f"kernels: {', '.join(p.kernels)}", highlight=False)
+    out.print(f"kernels ({p.kernel_set} set): {', '.join(p.kernels)}", highlight=False)
     out.print(
         f"memory plan ({p.plan.target}): flash {p.plan.ro_bytes:,} B of arrays, RAM {p.plan.ram_bytes:,} B; "
         f"{p.window_count} test windows embedded",

@@ -10,7 +10,7 @@ from harx.pareto import CandidateDetail, Front
 
 def cost_table(cost: Cost) -> Table:
     """The per-layer table of one estimate (totals are printed by ``cost_summary``)."""
-    table = Table(title=f"{cost.genome} on {cost.target}", title_justify="left")
+    table = Table(title=f"{cost.genome} on {cost.target} ({cost.kernels} kernels)", title_justify="left")
     table.add_column("#")
     for name in ("layer", "kernel"):
         table.add_column(name, no_wrap=True)

@@ -43,12 +43,14 @@ class LayerCost:
 
 @dataclass(frozen=True)
 class Cost:
-    """What one genome costs on one target. ``flash_bytes`` counts the model's read-only arrays (not code),
-    ``ram_bytes`` its RAM buffers (see ``plan``); latency and energy are computed even when infeasible."""
+    """What one genome costs on one target with one kernel set (``kernels``: ``opt`` or ``ref``, see
+    ``harx.cost.lowering``). ``flash_bytes`` counts the model's read-only arrays (not code), ``ram_bytes``
+    its RAM buffers (see ``plan``); latency and energy are computed even when infeasible."""
 
     genome: str
     target: str
     target_version: int
+    kernels: str
     flash_bytes: int
     ram_bytes: int
     macs: int
@@ -72,20 +74,24 @@ class Cost:
             "energy_uj": self.energy_uj,
             "feasible": self.feasible,
             "infeasible_reason": self.infeasible_reason,
-            "model": f"{self.target} v{self.target_version}",
+            "model": f"{self.target} v{self.target_version} ({self.kernels} kernels)",
+            "kernels": self.kernels,
         }
 
 
-def layer_counts(layer: LayerSpec, layer_mem: LayerMemory, target: Target) -> tuple[Lowered, dict[str, int]]:
-    """``layer`` lowered on ``target`` and its kernel's event counts (what ``cycles`` prices)."""
-    lowered = lower(layer, target)
+def layer_counts(
+    layer: LayerSpec, layer_mem: LayerMemory, target: Target, kernels: str | None = None
+) -> tuple[Lowered, dict[str, int]]:
+    """``layer`` lowered on ``target`` with the kernel set ``kernels`` (None: the target's default) and its
+    kernel's event counts (what ``cycles`` prices)."""
+    lowered = lower(layer, target, kernels)
     counts = KERNEL_MODELS[target.kernel_model].layer_terms(layer, lowered, layer_mem, target)
     return lowered, {name: n for name, n in counts.items() if n}
 
 
-def layer_cycles(layer: LayerSpec, layer_mem: LayerMemory, target: Target) -> int:
+def layer_cycles(layer: LayerSpec, layer_mem: LayerMemory, target: Target, kernels: str | None = None) -> int:
     """Cycles of one layer on ``target`` (a layer outside a genome's sequence, e.g. an early-exit head)."""
-    return round(cycles(layer_counts(layer, layer_mem, target)[1], target))
+    return round(cycles(layer_counts(layer, layer_mem, target, kernels)[1], target))
 
 
 def estimate(
@@ -95,18 +101,21 @@ def estimate(
     in_channels: int = DEFAULT_IN_CHANNELS,
     in_len: int = DEFAULT_IN_LEN,
     n_classes: int = DEFAULT_N_CLASSES,
+    kernels: str | None = None,
 ) -> Cost:
     """Cost of ``genome`` (object or text form) for ``in_channels`` x ``in_len`` windows and ``n_classes``
-    on ``target`` (a Target or a name in ``TARGETS``). Raises ConfigError for an invalid genome or target."""
+    on ``target`` (a Target or a name in ``TARGETS``) with the kernel set ``kernels`` (None: the target's
+    default). Raises ConfigError for an invalid genome or target, or a kernel set the target lacks."""
     g = parse_genome(genome) if isinstance(genome, str) else genome
     tgt = target if isinstance(target, Target) else load_target(target)
+    kernel_set = tgt.kernel_set(kernels)
     layers = g.layers(in_channels, in_len, n_classes)
-    mem = plan(layers, tgt)
+    mem = plan(layers, tgt, kernels=kernel_set)
     cycles_per_ms = tgt.frequency_mhz * 1e3
     power_mw = tgt.active_power_mw
     out = []
     for layer, layer_mem in zip(layers, mem.layers, strict=True):
-        lowered, counts = layer_counts(layer, layer_mem, tgt)
+        lowered, counts = layer_counts(layer, layer_mem, tgt, kernel_set)
         n_cycles = round(cycles(counts, tgt))
         ms = n_cycles / cycles_per_ms
         out.append(
@@ -126,13 +135,14 @@ def estimate(
                 cycle_terms=counts,
             )
         )
-    overhead = round(cycles(KERNEL_MODELS[tgt.kernel_model].inference_terms(layers), tgt))
+    overhead = round(cycles(KERNEL_MODELS[tgt.kernel_model].inference_terms(layers, kernel_set), tgt))
     total = overhead + sum(lc.latency_cycles for lc in out)
     total_ms = total / cycles_per_ms
     return Cost(
         genome=g.text(),
         target=tgt.name,
         target_version=tgt.version,
+        kernels=kernel_set,
         flash_bytes=mem.ro_bytes,
         ram_bytes=mem.ram_bytes,
         macs=sum(layer.macs for layer in layers),

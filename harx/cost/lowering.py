@@ -3,8 +3,10 @@
 This is the single place that decides, for every layer, the kernel function the generated C calls (its
 PULP-NN-mixed name and type tags), the geometry it is called with (which of H or W carries the 1-D
 signal), where it runs (the whole cluster, or core 0 only) and which implementation provides it (the
-library on gap8, harx's portable reference elsewhere). ``harx.cost`` prices that choice and
-``harx.deploy`` emits it; neither works it out again.
+library on gap8, harx's optimized or reference kernels elsewhere, by the kernel set: ``opt`` runs every
+layer the optimized kernels can run exactly with them and the others with the reference, see
+``harx.cost.opt_kernels``). ``harx.cost`` prices that choice and ``harx.deploy`` emits it; neither works it
+out again.
 
 Kernel names follow the XpulpV2/32bit headers of pulp-platform/pulp-nn-mixed (``pulp_nn_kernels.h``): type
 tags ``i8`` (the signed int8 window) or ``u<bits>`` for activations and ``i<bits>`` for weights. The one
@@ -17,14 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harx.cost.latency import cycles, pulp_conv_time_on_h, pulp_conv_time_on_w
+from harx.cost.opt_kernels import layer_plan
 from harx.cost.target import Target
 from harx.models.genome import LayerSpec
 
 # Which kernel family each layer kind lowers to.
 KERNEL_KIND = {"conv": "conv", "maxpool": "maxpool", "gap": "avgpool", "linear": "linear_i32"}
-# Where the kernels come from: a kernel library (gap8: pulp-nn-mixed when built with PULP_NN_MIXED=1) or
-# harx's portable reference kernels (csrc/harx_ref.h).
-IMPLEMENTATIONS = ("pulp_nn", "harx_ref")
+# Where the kernels come from: a kernel library (gap8: pulp-nn-mixed when built with PULP_NN_MIXED=1),
+# harx's portable reference kernels (csrc/harx_ref.h) or its optimized ones (csrc/harx_opt.h).
+IMPLEMENTATIONS = ("pulp_nn", "harx_ref", "harx_opt")
+# The C header of each implementation harx provides.
+HEADERS = {"harx_ref": "harx_ref.h", "harx_opt": "harx_opt.h"}
 
 
 @dataclass(frozen=True)
@@ -80,13 +85,21 @@ class Lowered:
 
     ``time_axis``: ``"H"`` (the 1-D signal along H, W = 1), ``"W"`` (along W, H = 1) or ``""`` (no spatial
     axis: the classifier). ``core0``: harx's reference on core 0 of a cluster while the other cores wait.
-    ``implementation``: one of IMPLEMENTATIONS.
+    ``implementation``: one of IMPLEMENTATIONS. ``fallback``: why the ``opt`` kernel set runs this layer
+    with the reference ("" when it does not).
     """
 
     kernel: Kernel
     time_axis: str
     core0: bool
     implementation: str
+    fallback: str = ""
+
+    @property
+    def function(self) -> str:
+        """The C function the layer calls: the kernel's name, or ``<name>_ref`` for a layer the ``opt`` set
+        runs with the reference (so one network can hold both bodies of one kernel)."""
+        return f"{self.kernel.name}_ref" if self.fallback else self.kernel.name
 
     @property
     def label(self) -> str:
@@ -94,9 +107,9 @@ class Lowered:
         where = [f"time on {self.time_axis}"] if self.time_axis else []
         if self.core0:
             where.append("core 0")
-        elif self.implementation == "harx_ref":
-            where.insert(0, "harx_ref.h")
-        return f"{self.kernel.name} ({', '.join(where)})" if where else self.kernel.name
+        elif self.implementation in HEADERS:
+            where.insert(0, HEADERS[self.implementation])
+        return f"{self.function} ({', '.join(where)})" if where else self.function
 
 
 def _cluster_axis(layer: LayerSpec, target: Target) -> str:
@@ -108,11 +121,20 @@ def _cluster_axis(layer: LayerSpec, target: Target) -> str:
     return "H" if on_h <= on_w else "W"
 
 
-def lower(layer: LayerSpec, target: Target) -> Lowered:
-    """The kernel, geometry and placement of ``layer`` on ``target`` (by its YAML ``kernel_model``)."""
+def lower(layer: LayerSpec, target: Target, kernels: str | None = None) -> Lowered:
+    """The kernel, geometry and placement of ``layer`` on ``target`` (by its YAML ``kernel_model``) with the
+    kernel set ``kernels`` (None: the target's default; ConfigError if the target does not price it)."""
+    kernel_set = target.kernel_set(kernels)
     kernel = kernel_of(layer)
     if target.kernel_model != "pulp_nn_cluster":
-        return Lowered(kernel, "" if layer.kind == "linear" else "W", False, "harx_ref")
+        axis = "" if layer.kind == "linear" else "W"
+        if kernel_set == "opt":
+            try:
+                layer_plan(layer)
+            except ValueError as exc:  # the optimized kernels cannot run it exactly: the reference does
+                return Lowered(kernel, axis, False, "harx_ref", str(exc))
+            return Lowered(kernel, axis, False, "harx_opt")
+        return Lowered(kernel, axis, False, "harx_ref")
     if kernel.harx_only:
         # pulp-nn-mixed has no dilation: harx's reference (the portable C loops) runs on core 0.
         return Lowered(kernel, "W", True, "harx_ref")
@@ -122,5 +144,5 @@ def lower(layer: LayerSpec, target: Target) -> Lowered:
     return Lowered(kernel, axis, False, "pulp_nn")
 
 
-def lower_network(layers: list[LayerSpec], target: Target) -> list[Lowered]:
-    return [lower(layer, target) for layer in layers]
+def lower_network(layers: list[LayerSpec], target: Target, kernels: str | None = None) -> list[Lowered]:
+    return [lower(layer, target, kernels) for layer in layers]

@@ -17,6 +17,8 @@ RAM buffers:
   ends and never overlap while arena >= slot(t_i) + slot(t_i+1). The arena is the largest such pair (or
   the largest single tensor where only one end is used). No layer runs in place;
 - ``im2col``: ``pixels_per_core * k * cin`` bytes per core (activations unpacked to 8 bit), largest conv;
+  a conv lowered to harx's optimized kernels needs ``4 * k * cin`` (it computes 4 output pixels at once,
+  ``harx.cost.opt_kernels.im2col_bytes``), so the plan depends on the kernel set (``kernels``);
 - ``weights``: DMA targets only, staging buffer(s) holding the largest layer's weight/kappa/lambda/bias
   arrays;
 - ``logits``: int32[n_classes].
@@ -34,6 +36,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from harx.cost import opt_kernels
+from harx.cost.lowering import lower
 from harx.cost.target import Target
 from harx.models.genome import LayerSpec
 
@@ -123,9 +127,11 @@ class ExitMemory:
 
 @dataclass(frozen=True)
 class ProgramMemory:
-    """What every program layout has: totals, the shared buffers and how full each memory is."""
+    """What every program layout has: totals, the shared buffers and how full each memory is; ``kernels``
+    is the kernel set it was planned for (the optimized kernels need a larger im2col)."""
 
     target: str
+    kernels: str
     alignment_bytes: int
     ro_bytes: int
     input_bytes: int
@@ -139,12 +145,15 @@ class ProgramMemory:
     infeasible_reason: str
 
 
-def program_memory(target: Target, alignment_bytes: int, ro_bytes: int, ram_bytes: int, **buffers) -> dict:
+def program_memory(
+    target: Target, kernels: str, alignment_bytes: int, ro_bytes: int, ram_bytes: int, **buffers
+) -> dict:
     """The ``ProgramMemory`` fields of a layout with these totals (``buffers``: the ``*_bytes`` of each
     shared buffer), the usage and feasibility included; a plan adds its own fields to them."""
     usage, problems = usage_of(target, ro_bytes, ram_bytes)
     return {
         "target": target.name,
+        "kernels": kernels,
         "alignment_bytes": alignment_bytes,
         "ro_bytes": ro_bytes,
         "ram_bytes": ram_bytes,
@@ -201,9 +210,12 @@ def _arrays(layer: LayerSpec) -> tuple[int, int, int, int, int]:
     return weights, per_channel, per_channel, bias, consts
 
 
-def _im2col_bytes(layer: LayerSpec, target: Target) -> int:
+def _im2col_bytes(layer: LayerSpec, target: Target, kernels: str) -> int:
+    """A conv's im2col on ``target`` as lowered with the kernel set ``kernels``."""
     if layer.kind != "conv":
         return 0
+    if kernels == "opt" and lower(layer, target, kernels).implementation == "harx_opt":
+        return opt_kernels.im2col_bytes(layer.cin, layer.kernel)
     return int(target.structure["im2col_pixels_per_core"]) * target.cores * layer.kernel * layer.cin
 
 
@@ -235,7 +247,7 @@ def usage_of(target: Target, ro_bytes: int, ram_bytes: int) -> tuple[tuple[Memor
 
 
 def _layer_memory(
-    index: int, layer: LayerSpec, target: Target, src: TensorSlot, dst: TensorSlot
+    index: int, layer: LayerSpec, target: Target, kernels: str, src: TensorSlot, dst: TensorSlot
 ) -> LayerMemory:
     align = target.alignment_bytes
     weights, kappa, lam, bias, consts = _arrays(layer)
@@ -250,7 +262,7 @@ def _layer_memory(
         const_bytes=consts,
         ro_bytes=sum(align_up(a, align) for a in (weights, kappa, lam, bias, consts)),
         staged_bytes=staged,
-        im2col_bytes=_im2col_bytes(layer, target),
+        im2col_bytes=_im2col_bytes(layer, target, kernels),
         input=src,
         output=dst,
     )
@@ -263,13 +275,15 @@ def plan(
     exits: dict[int, list[LayerSpec]] | None = None,
     modes: int = 0,
     min_arena_bytes: int = 0,
+    kernels: str | None = None,
 ) -> MemoryPlan:
     """Decide every buffer and arena offset for ``layers`` on ``target``; never raises for a plan that does
     not fit, it returns ``feasible=False`` with a reason such as ``"ram 70,144 B > L1 65,536 B"``.
 
     ``exits`` maps a main layer index to an early-exit head on its output (``exit_head_layers``), ``modes``
     is the number of runtime modes in the table, ``min_arena_bytes`` a lower bound on the arena (for
-    networks that share it, ``cascade_plan``)."""
+    networks that share it, ``cascade_plan``), ``kernels`` the kernel set (None: the target's default)."""
+    kernel_set = target.kernel_set(kernels)
     align = target.alignment_bytes
     n = len(layers)
     # Tensor i is the input of layer i; tensor 0 is the window, tensor n the logits; 1..n-1 live in the arena.
@@ -286,7 +300,9 @@ def plan(
             return TensorSlot("logits", 0, sizes[n])
         return TensorSlot("arena", 0 if i % 2 else arena - slots[i], sizes[i])
 
-    per_layer = [_layer_memory(i, layer, target, where(i), where(i + 1)) for i, layer in enumerate(layers)]
+    per_layer = [
+        _layer_memory(i, layer, target, kernel_set, where(i), where(i + 1)) for i, layer in enumerate(layers)
+    ]
     exit_mems: list[ExitMemory] = []
     exit_buffer = 0
     for after, head in sorted((exits or {}).items()):
@@ -302,8 +318,8 @@ def plan(
             pooled, own = TensorSlot("exit", exit_buffer, pooled_size), pooled_slot
         index = n + 2 * len(exit_mems)
         head_mems = (
-            _layer_memory(index, head[0], target, where(t), pooled),
-            _layer_memory(index + 1, head[1], target, pooled, where(n)),
+            _layer_memory(index, head[0], target, kernel_set, where(t), pooled),
+            _layer_memory(index + 1, head[1], target, kernel_set, pooled, where(n)),
         )
         exit_mems.append(ExitMemory(after, head_mems, sum(m.ro_bytes for m in head_mems), own))
         exit_buffer += own
@@ -318,6 +334,7 @@ def plan(
     return MemoryPlan(
         **program_memory(
             target,
+            kernel_set,
             align,
             ro,
             ram,
@@ -353,19 +370,27 @@ class CascadePlan(ProgramMemory):
 
 
 def cascade_plan(
-    little: list[LayerSpec], big: list[LayerSpec], target: Target, *, rescale: bool, modes: int = 0
+    little: list[LayerSpec],
+    big: list[LayerSpec],
+    target: Target,
+    *,
+    rescale: bool,
+    modes: int = 0,
+    kernels: str | None = None,
 ) -> CascadePlan:
-    """The shared layout of a big/little cascade (see ``CascadePlan``); both networks read the same
-    window shape and write the same number of classes."""
+    """The shared layout of a big/little cascade (see ``CascadePlan``) with the kernel set ``kernels``
+    (None: the target's default); both networks read the same window shape and write the same number of
+    classes."""
+    kernels = target.kernel_set(kernels)
     if tensor_bytes(little[0], "in") != tensor_bytes(big[0], "in") or little[-1].cout != big[-1].cout:
         raise ValueError("a cascade's networks must read the same window and write the same classes")
     align = target.alignment_bytes
-    own_little, own_big = plan(little, target), plan(big, target)
+    own_little, own_big = plan(little, target, kernels=kernels), plan(big, target, kernels=kernels)
     window = own_big.input_bytes
     first_out = align_up(tensor_bytes(big[0], "out"), align)
     arena = max(own_little.arena_bytes, own_big.arena_bytes, first_out + window if rescale else 0)
-    pl = plan(little, target, min_arena_bytes=arena)
-    pb = plan(big, target, min_arena_bytes=arena)
+    pl = plan(little, target, min_arena_bytes=arena, kernels=kernels)
+    pb = plan(big, target, min_arena_bytes=arena, kernels=kernels)
     slot = None
     if rescale:
         slot = TensorSlot("arena", arena - window, tensor_bytes(big[0], "in"))
@@ -381,6 +406,7 @@ def cascade_plan(
     return CascadePlan(
         **program_memory(
             target,
+            kernels,
             align,
             ro,
             ram,

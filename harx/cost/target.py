@@ -28,6 +28,8 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when pre
 
 # What a memory can hold: the model's read-only arrays ("ro") and its RAM buffers ("ram").
 HOLDINGS = ("ro", "ram")
+# Kernel sets a target can price (``kernel_sets`` in its YAML): harx's optimized kernels, its reference.
+KERNEL_SETS = ("opt", "ref")
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,22 @@ class Target:
     coefficients: dict[str, float]
     path: Path = field(compare=False)
     deploy_targets: tuple[str, ...] = ()
+    kernel_sets: tuple[str, ...] = ("ref",)
 
     @property
     def active_power_mw(self) -> float:
         """Power drawn while a model runs: the sum of the YAML's ``power_mw`` components."""
         return sum(self.power_mw.values())
+
+    def kernel_set(self, kernels: str | None = None) -> str:
+        """``kernels`` checked against the sets this target prices; None gives its default (the first)."""
+        if kernels is None:
+            return self.kernel_sets[0]
+        if kernels not in self.kernel_sets:
+            raise ConfigError(
+                f"target {self.name} has no '{kernels}' kernel set (it prices: {', '.join(self.kernel_sets)})"
+            )
+        return kernels
 
     @property
     def cores(self) -> int:
@@ -197,6 +210,21 @@ def parse_target(data: object, path: Path) -> Target:
     deploy = data.get("deploy_targets", [])
     if not isinstance(deploy, list) or not all(isinstance(d, str) and d.strip() for d in deploy):
         raise _fail(path, "deploy_targets", "must be a list of `harx deploy --target` names")
+    sets = data.get("kernel_sets", ["ref"])
+    if (
+        not isinstance(sets, list)
+        or not sets
+        or any(not isinstance(s, str) or s not in KERNEL_SETS for s in sets)
+        or len(set(sets)) != len(sets)
+    ):
+        raise _fail(path, "kernel_sets", f"must be a list of distinct names drawn from {list(KERNEL_SETS)}")
+    if "opt" in sets:
+        opt_required = KERNEL_MODELS[model].opt_required
+        if not opt_required:
+            raise _fail(path, "kernel_sets", f"lists 'opt', which kernel model '{model}' does not price")
+        for key in opt_required:
+            if key not in coefficients:
+                raise _fail(path, f"coefficients.{key}", "is missing (the 'opt' kernel set needs it)")
     for key in ("cores", "im2col_pixels_per_core", "alignment_bytes", "word_bits", "simd_lanes"):
         if structure[key] < 1 or structure[key] != int(structure[key]):
             raise _fail(path, f"structure.{key}.value", "must be a positive whole number")
@@ -212,6 +240,7 @@ def parse_target(data: object, path: Path) -> Target:
         coefficients=coefficients,
         path=path,
         deploy_targets=tuple(deploy),
+        kernel_sets=tuple(sets),
     )
 
 

@@ -6,7 +6,8 @@
 
 An adaptive model (``harx adapt``: early-exit head or big/little cascade, runtime modes) deploys the same
 way from its directory; see ``harx.quant.adaptive`` (its integer golden model) and ``harx.deploy.adaptive_c``.
-Which kernel runs each layer is ``harx.cost.lowering``'s decision; ``harx.deploy.emit`` writes the C.
+Which kernel runs each layer is ``harx.cost.lowering``'s decision (``kernels="opt"``, harx's optimized
+kernels, by default on rv32 and host; ``"ref"``, its reference); ``harx.deploy.emit`` writes the C.
 
 See docs/deploy.md.
 """

@@ -27,7 +27,7 @@ from harx.deploy.emit import (
     check_layers,
     check_project_dir,
     check_windows,
-    kernels_of,
+    kernel_set,
     layer_lines,
     logits_checksum,
     network_c,
@@ -40,6 +40,7 @@ from harx.deploy.emit import (
     weights_c,
     write_project,
 )
+from harx.deploy.kernel_c import implementations, kernel_files
 from harx.errors import ConfigError
 from harx.models.genome import model_layers
 from harx.quant.adaptive import POLICIES, AdaptiveModel, ModeRule, check_policy_range
@@ -47,8 +48,9 @@ from harx.quant.artifact import Artifact
 from harx.quant.integer import IntGap, IntLinear
 
 
-def adaptive_plan(model: AdaptiveModel, target: str) -> MemoryPlan | CascadePlan:
-    """The memory plan of ``model`` on ``target`` (a cost target: gap8 or rv32)."""
+def adaptive_plan(model: AdaptiveModel, target: str, kernels: str | None = None) -> MemoryPlan | CascadePlan:
+    """The memory plan of ``model`` on ``target`` (a cost target: gap8 or rv32) with the kernel set
+    ``kernels`` (None: the target's default)."""
     tgt = load_target(target)
     specs = model_layers(model.first.genome, model.first.model)
     if model.kind == "early_exit":
@@ -58,23 +60,28 @@ def adaptive_plan(model: AdaptiveModel, target: str) -> MemoryPlan | CascadePlan
             tgt,
             exits={model.exit_layer: exit_head_layers(specs, model.exit_layer, head.w_bits)},
             modes=len(model.modes),
+            kernels=kernels,
         )
     big = model_layers(model.big.genome, model.big.model)
-    return cascade_plan(specs, big, tgt, rescale=model.rescale is not None, modes=len(model.modes))
+    return cascade_plan(
+        specs, big, tgt, rescale=model.rescale is not None, modes=len(model.modes), kernels=kernels
+    )
 
 
 @dataclass
 class AdaptiveProject:
     """A generated adaptive C project. ``check_modes`` are the modes the harness runs every window in;
     ``expected_*`` are per (checked mode, window): class, whether the first stage stopped, logits checksum.
-    ``weight_symbols``/``buffer_symbols`` as in ``Project``; ``plan`` is a MemoryPlan (early exit, with its
-    exit head and mode table) or a CascadePlan."""
+    ``kernel_set``, ``implementations``, ``weight_symbols`` and ``buffer_symbols`` as in ``Project``; ``plan``
+    is a MemoryPlan (early exit, with its exit head and mode table) or a CascadePlan."""
 
     path: Path
     target: str
     kind: str
     genome: str
+    kernel_set: str
     kernels: tuple[str, ...]
+    implementations: dict[str, str]
     plan: MemoryPlan | CascadePlan
     window_count: int
     modes: tuple[ModeRule, ...]
@@ -93,7 +100,9 @@ class AdaptiveProject:
             "genome": self.genome,
             "target": self.target,
             "plan_target": self.plan.target,
+            "kernel_set": self.kernel_set,
             "kernels": list(self.kernels),
+            "implementations": self.implementations,
             "ro_bytes": self.plan.ro_bytes,
             "ram_bytes": self.plan.ram_bytes,
             "modes": [{"policy": r.policy, "threshold": r.threshold} for r in self.modes],
@@ -167,13 +176,13 @@ def _test_data(
     return header, source
 
 
-def _steps(art: Artifact, target: str, mems, first_index: int, where: str) -> list[Step]:
+def _steps(art: Artifact, target: str, mems, first_index: int, where: str, kernels: str) -> list[Step]:
     specs = model_layers(art.genome, art.model)
     check_layers(art.model, specs, where)
-    return steps(specs, art.model.layers, mems, target, first_index)
+    return steps(specs, art.model.layers, mems, target, first_index, kernels)
 
 
-def _exit_steps(model: AdaptiveModel, mp: MemoryPlan, target: str, where: str) -> list[Step]:
+def _exit_steps(model: AdaptiveModel, mp: MemoryPlan, target: str, where: str, kernels: str) -> list[Step]:
     m = model.first.model
     head_specs = exit_head_layers(
         model_layers(model.first.genome, m), model.exit_layer, model.first_head.w_bits
@@ -189,7 +198,7 @@ def _exit_steps(model: AdaptiveModel, mp: MemoryPlan, target: str, where: str) -
     return [
         st
         for spec, layer, mem in zip(head_specs, (gap, linear), exit_mem.layers, strict=True)
-        for st in steps([spec], [layer], [mem], target, mem.index)
+        for st in steps([spec], [layer], [mem], target, mem.index, kernels)
     ]
 
 
@@ -199,30 +208,33 @@ def generate_adaptive(
     target: str,
     windows: np.ndarray,
     check_modes: tuple[int, ...] | None = None,
+    kernels: str | None = None,
     force: bool = False,
 ) -> AdaptiveProject:
     """Write the C project of ``model`` for ``target`` into ``out_dir`` (replaced atomically if harx made
-    it; ``force`` as in ``harx.deploy.emit.write_project``). The harness runs every window of ``windows``
-    (int8 codes (N, T, C)) in each of ``check_modes`` (default: every mode) and compares the stop decision
-    and every logit with the numpy model."""
+    it; ``force`` as in ``harx.deploy.emit.write_project``) with the kernel set ``kernels`` (None: the
+    target's default). The harness runs every window of ``windows`` (int8 codes (N, T, C)) in each of
+    ``check_modes`` (default: every mode) and compares the stop decision and every logit with the numpy
+    model."""
     check_project_dir(out_dir, force)
     where = f"adaptive model '{model.describe()}'"
     check = tuple(range(len(model.modes))) if check_modes is None else tuple(check_modes)
     if not check or any(not 0 <= c < len(model.modes) for c in check):
         raise ConfigError(f"{where}: modes to check must lie in 0..{len(model.modes) - 1}, got {list(check)}")
     bound = check_policy_range(model.first_head, where)
-    mp = adaptive_plan(model, plan_target(target))
+    kernels = kernel_set(target, kernels)
+    mp = adaptive_plan(model, plan_target(target), kernels)
     if not mp.feasible:
         raise ConfigError(f"{where} does not fit {mp.target}: {mp.infeasible_reason}")
     windows = check_windows(windows, model.first.model)
     if model.kind == "early_exit":
-        main = _steps(model.first, target, mp.layers, 0, where)
-        first = main[: model.exit_layer + 1] + _exit_steps(model, mp, target, where)
+        main = _steps(model.first, target, mp.layers, 0, where, kernels)
+        first = main[: model.exit_layer + 1] + _exit_steps(model, mp, target, where, kernels)
         second = main[model.exit_layer + 1 :]
         rescale_ptr = ""
     else:
-        first = _steps(model.first, target, mp.little.layers, 0, f"{where} (little)")
-        second = _steps(model.big, target, mp.big.layers, len(first), f"{where} (big)")
+        first = _steps(model.first, target, mp.little.layers, 0, f"{where} (little)", kernels)
+        second = _steps(model.big, target, mp.big.layers, len(first), f"{where} (big)", kernels)
         rescale_ptr = "" if mp.rescale is None else f"(int8_t *)(harx_arena + {mp.rescale.offset_bytes})"
     program = first + second
     w = weights_c(program, mp.alignment_bytes)
@@ -240,7 +252,7 @@ def generate_adaptive(
     first_logits, final_logits = model.stage_logits(windows)
     exits = np.stack([model.modes[c].stops(first_logits) for c in check])
     outputs = np.where(exits[:, :, None], first_logits[None], final_logits[None])
-    kernels = kernels_of(program)
+    used = kernel_files(st.lowered for st in program)
     test_h, test_c = _test_data(windows, first_logits, final_logits, check, exits)
     files = {
         "network.h": _header(model, mp, bound),
@@ -253,7 +265,7 @@ def generate_adaptive(
         ),
         "test_data.h": test_h,
         "test_data.c": test_c,
-        **support_files(kernels, model.describe(), target),
+        **support_files(used, model.describe(), target),
         "main.c": (CSRC / "main_adaptive.c").read_text(),
     }
     buffers = (*(name for _, name, _, _, _ in _buffers(mp)), "harx_mode", "harx_exited")
@@ -262,7 +274,9 @@ def generate_adaptive(
         target=target,
         kind=model.kind,
         genome=model.describe(),
-        kernels=tuple(k.name for k in kernels),
+        kernel_set=kernels,
+        kernels=tuple(k.function for k in used),
+        implementations=implementations(used),
         plan=mp,
         window_count=len(windows),
         modes=model.modes,

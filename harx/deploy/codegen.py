@@ -19,7 +19,7 @@ from harx.deploy.emit import (
     check_layers,
     check_project_dir,
     check_windows,
-    kernels_of,
+    kernel_set,
     layer_lines,
     logits_checksum,
     network_c,
@@ -32,6 +32,7 @@ from harx.deploy.emit import (
     weights_c,
     write_project,
 )
+from harx.deploy.kernel_c import implementations, kernel_files
 from harx.errors import ConfigError
 from harx.models.genome import model_layers
 from harx.quant.artifact import Artifact
@@ -41,14 +42,18 @@ from harx.quant.artifact import Artifact
 class Project:
     """A generated C project: where it is, what it runs, and what the numpy integer model expects.
 
-    ``expected_classes``/``expected_checksums`` are per test window (the checksum main.c prints);
-    ``weight_symbols`` are the read-only arrays of weights.c, ``buffer_symbols`` the RAM buffers of network.c.
+    ``kernel_set`` is ``opt`` or ``ref`` (see ``harx.cost.lowering``), ``implementations`` maps each kernel
+    of ``kernels`` to what implements it; ``expected_classes``/``expected_checksums`` are per test window
+    (the checksum main.c prints); ``weight_symbols`` are the read-only arrays of weights.c,
+    ``buffer_symbols`` the RAM buffers of network.c.
     """
 
     path: Path
     target: str
     genome: str
+    kernel_set: str
     kernels: tuple[str, ...]
+    implementations: dict[str, str]
     plan: MemoryPlan
     window_count: int
     expected_classes: np.ndarray = field(repr=False)
@@ -64,7 +69,9 @@ class Project:
             "target": self.target,
             "plan_target": self.plan.target,
             "dataset": dataset,
+            "kernel_set": self.kernel_set,
             "kernels": list(self.kernels),
+            "implementations": self.implementations,
             "ro_bytes": self.plan.ro_bytes,
             "ram_bytes": self.plan.ram_bytes,
             "window_count": self.window_count,
@@ -85,9 +92,15 @@ def _test_data(windows: np.ndarray, expected: np.ndarray) -> tuple[str, str]:
 
 
 def generate(
-    artifact: Artifact, out_dir: str | Path, target: str, windows: np.ndarray, force: bool = False
+    artifact: Artifact,
+    out_dir: str | Path,
+    target: str,
+    windows: np.ndarray,
+    kernels: str | None = None,
+    force: bool = False,
 ) -> Project:
-    """Write the C project of ``artifact`` for ``target`` (gap8, rv32 or host) into ``out_dir``.
+    """Write the C project of ``artifact`` for ``target`` (gap8, rv32 or host) into ``out_dir`` with the
+    kernel set ``kernels`` (``opt`` or ``ref``; None: the target's default, ``opt`` on rv32 and host).
 
     ``windows`` are int8 input codes (N, T, C) embedded in the test harness with the integer model's logits.
     ``out_dir`` must not exist, be empty, or hold a project harx generated, unchanged (it is replaced
@@ -98,13 +111,14 @@ def generate(
     where = f"artifact genome '{artifact.genome}'"
     specs = model_layers(artifact.genome, model)
     check_layers(model, specs, where)
-    mp = plan(specs, load_target(plan_target(target)))
+    kernels = kernel_set(target, kernels)
+    mp = plan(specs, load_target(plan_target(target)), kernels=kernels)
     if not mp.feasible:
         raise ConfigError(f"{where} does not fit {mp.target}: {mp.infeasible_reason}")
     windows = check_windows(windows, model)
     expected = model.run(windows)
-    program = steps(specs, model.layers, mp.layers, target)
-    kernels = kernels_of(program)
+    program = steps(specs, model.layers, mp.layers, target, kernels=kernels)
+    used = kernel_files(st.lowered for st in program)
     weights = weights_c(program, mp.alignment_bytes)
     test_h, test_c = _test_data(windows, expected)
     bufs = ram_buffers(mp)
@@ -118,13 +132,15 @@ def generate(
         ),
         "test_data.h": test_h,
         "test_data.c": test_c,
-        **support_files(kernels, artifact.genome, target),
+        **support_files(used, artifact.genome, target),
     }
     project = Project(
         path=Path(out_dir),
         target=target,
         genome=artifact.genome,
-        kernels=tuple(k.name for k in kernels),
+        kernel_set=kernels,
+        kernels=tuple(k.function for k in used),
+        implementations=implementations(used),
         plan=mp,
         window_count=len(windows),
         expected_classes=np.argmax(expected, axis=1),

@@ -2,8 +2,10 @@
 (``harx.deploy.codegen``) and an adaptive one (``harx.deploy.adaptive_c``) alike.
 
 A layer becomes a ``Step``: its spec, its integer layer, its place in the memory plan and its lowering
-(``harx.cost.lowering``: the kernel and geometry the cost model priced). From steps come ``weights.c`` (the
-read-only arrays in the plan's sizes), the kernel calls of ``network.c``, and the support files. Every
+(``harx.cost.lowering``: the kernel, geometry and implementation the cost model priced, for the kernel set
+``opt`` or ``ref``). From steps come ``weights.c`` (the read-only arrays in the plan's sizes; a layer on
+harx's optimized kernels gets ``harx.deploy.opt_layout``'s weight order, the others ``pack``'s), the
+kernel calls of ``network.c``, and the support files. Every
 buffer is sized and placed from ``harx.cost.memory.plan`` (the single source of truth for memory), so the
 RAM and flash the cost model estimates for a genome are what the C allocates. C text lives in
 ``csrc/`` (copied) and ``templates/`` (filled).
@@ -21,7 +23,8 @@ import numpy as np
 from harx import __version__
 from harx.cost import LayerMemory, Lowered, TensorSlot, deploy_plan_targets, load_target, lower
 from harx.cost.memory import ProgramMemory, align_up
-from harx.deploy.kernel_c import TEMPLATES, call, fill, library_sources, signature, source
+from harx.deploy import opt_layout
+from harx.deploy.kernel_c import TEMPLATES, KernelFile, call, fill, library_sources, signature, source
 from harx.errors import ConfigError
 from harx.models.genome import LayerSpec
 from harx.paths import check_generated_dir, file_manifest, regenerated_dir
@@ -140,14 +143,39 @@ def check_layers(model: IntegerModel, specs: list[LayerSpec], where: str) -> Non
                 )
 
 
-def steps(specs: list[LayerSpec], layers: list, mems, target: str, first_index: int = 0) -> list[Step]:
+def steps(
+    specs: list[LayerSpec], layers: list, mems, target: str, first_index: int = 0, kernels: str | None = None
+) -> list[Step]:
     """The steps of ``layers`` (checked against ``specs`` by ``check_layers``), lowered for deploy target
-    ``target`` and numbered from ``first_index``."""
+    ``target`` with the kernel set ``kernels`` (None: the target's default) and numbered from
+    ``first_index``."""
     tgt = load_target(plan_target(target))
+    for i, spec in enumerate(specs):
+        _check_rows(first_index + i, spec)
     return [
-        Step(first_index + i, spec, layer, mem, lower(spec, tgt))
+        Step(first_index + i, spec, layer, mem, lower(spec, tgt, kernels))
         for i, (spec, layer, mem) in enumerate(zip(specs, layers, mems, strict=True))
     ]
+
+
+def _check_rows(index: int, spec: LayerSpec) -> None:
+    """Every kernel reads a pixel's codes and an output channel's weight row as whole bytes (a genome's
+    packing rules guarantee it; an early-exit head's features are the exit layer's channels)."""
+    if spec.kind not in ("conv", "linear"):
+        return
+    taps = spec.kernel * spec.cin
+    what = f"{spec.kernel} x {spec.cin} taps" if spec.kind == "conv" else f"{spec.cin} input features"
+    if taps * spec.w_bits % 8 or spec.cin * spec.in_bits % 8:
+        raise ConfigError(
+            f"layer {index} ({spec.kind}): {what} of {spec.w_bits}-bit weights and {spec.in_bits}-bit codes are "
+            "not whole bytes per row; the kernels need channels in multiples of 8 / bits"
+        )
+
+
+def kernel_set(target: str, kernels: str | None) -> str:
+    """The kernel set deploy target ``target`` builds with (``kernels``, or its default when None);
+    ConfigError when its cost target does not price that set."""
+    return load_target(plan_target(target)).kernel_set(kernels)
 
 
 def check_windows(windows: np.ndarray, model: IntegerModel) -> np.ndarray:
@@ -237,17 +265,28 @@ def _rows(items: list[str], per_line: int) -> str:
     )
 
 
+def _weight_bytes(st: Step) -> tuple[np.ndarray, str]:
+    """A conv's or classifier's weight bytes in the order its kernel reads them, and their comment: the
+    optimized kernels' block order (``opt_layout``) for a layer lowered to them, else PULP-NN's packing."""
+    layer, i = st.layer, st.index
+    what = "weights" if isinstance(layer, IntConv) else "classifier weights"
+    if st.lowered.implementation != "harx_opt":
+        order = "[ch_out][k][ch_in]" if isinstance(layer, IntConv) else "[class][feature]"
+        return pack(layer.weights, layer.w_bits), f"layer {i}: {layer.w_bits}-bit {what} {order}, packed"
+    if isinstance(layer, IntConv):
+        data = opt_layout.conv_weights(layer.weights, layer.w_bits, layer.in_bits, layer.in_signed)
+    else:
+        data = opt_layout.linear_weights(layer.weights, layer.w_bits, layer.in_bits)
+    return data, f"layer {i}: {layer.w_bits}-bit {what} in harx_opt.h's block order (opt_layout)"
+
+
 def weights_c(steps: list[Step], align: int) -> WeightsC:
     """The read-only arrays of ``steps``, each layer's checked against its memory plan entry."""
     w = WeightsC(align)
     for st in steps:
         layer, i = st.layer, st.index
         if isinstance(layer, IntConv):
-            w.bytes_array(
-                f"l{i}_weights",
-                pack(layer.weights, layer.w_bits),
-                f"layer {i}: {layer.w_bits}-bit weights [ch_out][k][ch_in], packed",
-            )
+            w.bytes_array(f"l{i}_weights", *_weight_bytes(st))
             w.int32_array(f"l{i}_kappa", layer.kappa, f"layer {i}: requant multipliers kappa[ch_out]")
             w.int32_array(
                 f"l{i}_lambda", layer.lam, f"layer {i}: requant offsets lambda[ch_out] (bias folded in)"
@@ -261,11 +300,7 @@ def weights_c(steps: list[Step], align: int) -> WeightsC:
             w.constant(f"HARX_L{i}_GAP_M", layer.m, f"layer {i}: global average pool multiplier m", i)
             w.constant(f"HARX_L{i}_GAP_SHIFT", layer.shift, f"layer {i}: global average pool shift", i)
         elif isinstance(layer, IntLinear):
-            w.bytes_array(
-                f"l{i}_weights",
-                pack(layer.weights, layer.w_bits),
-                f"layer {i}: {layer.w_bits}-bit classifier weights [class][feature], packed",
-            )
+            w.bytes_array(f"l{i}_weights", *_weight_bytes(st))
             w.int32_array(f"l{i}_bias", layer.bias, f"layer {i}: int32 classifier bias[class]")
         if w.layer_bytes(i) != st.mem.ro_bytes:  # both come from the same shapes: a mismatch is a harx bug
             raise RuntimeError(
@@ -386,9 +421,11 @@ def layer_lines(steps: list[Step], w: WeightsC) -> list[str]:
         stage, ptrs = _staging(st, w)
         geometry = "time along H" if st.time_on_h else "time along W"
         lines.append(f"    /* layer {st.index}: {st.spec.describe()} ({geometry}) */")
+        if st.lowered.fallback:
+            lines.append(f"    /* the reference kernel: {st.lowered.fallback} */")
         lines += stage
         macro = "HARX_REF_KERNEL" if st.lowered.kernel.harx_only else "HARX_KERNEL"
-        lines.append(call(st.lowered.kernel, _args(st, ptrs), macro))
+        lines.append(call(st.lowered.kernel, _args(st, ptrs), macro, st.lowered.function))
     return lines
 
 
@@ -473,30 +510,28 @@ def network_h(model: IntegerModel, mp: ProgramMemory, title: str, api: str = "")
 # ---------------------------------------------------------------------------------------------------------
 
 
-def kernels_of(steps: list[Step]) -> list:
-    """The distinct kernels of ``steps``, by name."""
-    return sorted({st.lowered.kernel for st in steps}, key=lambda k: k.name)
-
-
-def support_files(kernels: list, title: str, target: str) -> dict[str, str]:
-    """The files every generated project holds besides its network, weights and test data: the kernels,
-    the copied sources, the counting tools and the build files (``title`` names the model in them)."""
+def support_files(kernels: list[KernelFile], title: str, target: str) -> dict[str, str]:
+    """The files every generated project holds besides its network, weights and test data: the kernels
+    (each over its implementation's header; a library kernel over harx's reference, which the host build
+    of a library target runs), the copied sources, the counting tools and the build files (``title`` names
+    the model in them)."""
+    opt = any(k.implementation == "harx_opt" for k in kernels)
     values = {
         "HARX_VERSION": __version__,
         "GENOME": title,
         "TARGET": target,
-        "LIBRARY_SRCS": " ".join(s for k in kernels for s in library_sources(k)),
-        "HARX_ONLY_KERNELS": " ".join(f"kernels/{k.name}.c" for k in kernels if k.harx_only),
-        "REFERENCE_KERNELS": " ".join(f"kernels/{k.name}.c" for k in kernels if not k.harx_only),
+        "LIBRARY_SRCS": " ".join(s for k in kernels if not k.own for s in library_sources(k.kernel)),
+        "HARX_ONLY_KERNELS": " ".join(f"kernels/{k.function}.c" for k in kernels if k.own),
+        "REFERENCE_KERNELS": " ".join(f"kernels/{k.function}.c" for k in kernels if not k.own),
     }
     headers = {
-        "LIBRARY": "\n\n".join(signature(k) + ";" for k in kernels if not k.harx_only),
-        "OWN": "\n\n".join(signature(k) + ";" for k in kernels if k.harx_only),
+        "LIBRARY": "\n\n".join(signature(k.kernel, k.function) + ";" for k in kernels if not k.own),
+        "OWN": "\n\n".join(signature(k.kernel, k.function) + ";" for k in kernels if k.own),
     }
     return {
         "harx_kernels.h": template("harx_kernels.h.in", **headers),
-        **{f"kernels/{k.name}.c": source(k) for k in kernels},
-        **{name: (CSRC / name).read_text() for name in _COPIED},
+        **{f"kernels/{k.function}.c": source(k.kernel, k.body, k.function) for k in kernels},
+        **{name: (CSRC / name).read_text() for name in _COPIED + (("harx_opt.h",) if opt else ())},
         **{f"tools/{name}": (CSRC / name).read_text() for name in _TOOLS},
         "Makefile": fill((TEMPLATES / "Makefile.in").read_text(), values),
         "gap8.mk": fill((TEMPLATES / "gap8.mk.in").read_text(), values),

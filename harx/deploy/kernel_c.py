@@ -1,18 +1,22 @@
-"""The C of the kernels a network calls: PULP-NN-mixed argument lists, and harx's reference wrappers.
+"""The C of the kernels a network calls: PULP-NN-mixed argument lists over harx's reference or optimized C.
 
-Which kernel runs a layer (its name, type tags and geometry) is decided by ``harx.cost.lowering``; this
-module writes its C. Argument lists follow the XpulpV2/32bit headers of pulp-platform/pulp-nn-mixed
-(``pulp_nn_kernels.h``); the dilated conv that only harx has takes the conv arguments plus ``dilation_x,
-dilation_y``. Each kernel a network needs becomes one file in the generated project that defines that
-function by calling harx's generic reference (``csrc/harx_ref.h``) with constant bit widths.
+Which kernel runs a layer (its name, type tags, geometry and implementation) is decided by
+``harx.cost.lowering``; this module writes its C. Argument lists follow the XpulpV2/32bit headers of
+pulp-platform/pulp-nn-mixed (``pulp_nn_kernels.h``); the dilated conv that only harx has takes the conv
+arguments plus ``dilation_x, dilation_y``. Each kernel a network needs becomes one file in the generated
+project that defines that function by calling harx's generic reference (``csrc/harx_ref.h``, functions
+``harx_*``) or its optimized twin (``csrc/harx_opt.h``, functions ``harx_opt_*``, same arguments) with
+constant bit widths.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from harx.cost.lowering import Kernel
+from harx.cost.lowering import HEADERS, Kernel, Lowered
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _PLACEHOLDER = re.compile(r"@[A-Z0-9_]+@")
@@ -112,15 +116,16 @@ _ARG_GROUPS = (
 )
 
 
-def call(kernel: Kernel, args: dict[str, str], macro: str) -> str:
-    """``macro(kernel(...));`` with the arguments ``args`` (parameter name -> C expression) in the kernel's
-    order, one line per group of related arguments headed by a comment naming them."""
+def call(kernel: Kernel, args: dict[str, str], macro: str, function: str | None = None) -> str:
+    """``macro(function(...));`` (``function`` defaults to the kernel's name) with the arguments ``args``
+    (parameter name -> C expression) in the kernel's order, one line per group of related arguments headed
+    by a comment naming them."""
     names = [n for _, n in params(kernel)]
     if set(args) != set(names):
         raise ValueError(
             f"{kernel.name}: arguments {sorted(set(args) ^ set(names))} do not match its parameters"
         )
-    lines, i = [f"    {macro}({kernel.name}("], 0
+    lines, i = [f"    {macro}({function or kernel.name}("], 0
     while i < len(names):
         group = next(g for g in _ARG_GROUPS if tuple(names[i : i + len(g)]) == g)
         values = ", ".join(args[n] for n in group)
@@ -138,10 +143,11 @@ def params(kernel: Kernel) -> tuple[tuple[str, str], ...]:
     return {"maxpool": _MAXPOOL_PARAMS, "avgpool": _AVGPOOL_PARAMS, "linear_i32": _LINEAR_PARAMS}[kernel.kind]
 
 
-def signature(kernel: Kernel) -> str:
-    """``void name(type arg, ...)`` with one argument per line, as in the pulp-nn-mixed headers."""
+def signature(kernel: Kernel, function: str | None = None) -> str:
+    """``void name(type arg, ...)`` with one argument per line, as in the pulp-nn-mixed headers (``function``
+    names it when it is not the kernel's name)."""
     args = ",\n".join(f"    {t}{'' if t.endswith('*') else ' '}{n}" for t, n in params(kernel))
-    return f"void {kernel.name}(\n{args})"
+    return f"void {function or kernel.name}(\n{args})"
 
 
 def library_sources(kernel: Kernel) -> tuple[str, ...]:
@@ -158,12 +164,24 @@ def library_sources(kernel: Kernel) -> tuple[str, ...]:
     return own, f"MatrixMultiplication/pulp_nn_matmul_{col}_u{kernel.out_bits}_i{kernel.w_bits}.c"
 
 
-def source(kernel: Kernel) -> str:
-    """The kernel's C file: its signature over the call into harx_ref.h with constant bit widths."""
+# What each implementation's kernel file says it is, and the prefix of the generic functions it calls.
+_IMPLEMENTED_BY = {
+    "harx_ref": ("harx reference", "harx_"),
+    "harx_opt": ("harx optimized kernel", "harx_opt_"),
+}
+
+
+def source(kernel: Kernel, implementation: str = "harx_ref", function: str | None = None) -> str:
+    """The kernel's C file: its signature (named ``function``, default the kernel's name) over the call into
+    ``implementation``'s header (harx_ref.h or harx_opt.h) with constant bit widths."""
     template = (TEMPLATES / f"kernel_{kernel.kind}.c.in").read_text()
+    what, prefix = _IMPLEMENTED_BY[implementation]
     values = {
-        "NAME": kernel.name,
-        "SIGNATURE": signature(kernel),
+        "NAME": function or kernel.name,
+        "WHAT": what,
+        "HEADER": HEADERS[implementation],
+        "FN": prefix,
+        "SIGNATURE": signature(kernel, function),
         "IN_BITS": str(kernel.in_bits),
         "IN_SIGNED": "1" if kernel.in_signed else "0",
         "OUT_BITS": str(kernel.out_bits),
@@ -182,3 +200,35 @@ def fill(template: str, values: dict[str, str]) -> str:
     if left:
         raise ValueError(f"template placeholder {left.group(0)} was not filled")
     return template
+
+
+@dataclass(frozen=True)
+class KernelFile:
+    """One kernel file of a project: the C ``function`` it defines, the kernel's arguments and what
+    implements it (``harx_opt``, ``harx_ref`` or ``pulp_nn``, whose host build runs harx's reference)."""
+
+    function: str
+    kernel: Kernel
+    implementation: str
+
+    @property
+    def body(self) -> str:
+        """What the file's C calls: harx's optimized or reference kernels (a library kernel's file is its
+        host build's, harx's reference)."""
+        return self.implementation if self.implementation in HEADERS else "harx_ref"
+
+    @property
+    def own(self) -> bool:
+        """Not a pulp-nn-mixed function: harx's dilated conv, or a reference body under its ``_ref`` name."""
+        return self.kernel.harx_only or self.function != self.kernel.name
+
+
+def kernel_files(lowered: Iterable[Lowered]) -> list[KernelFile]:
+    """The distinct kernel functions of a program's lowered layers, by name."""
+    files = {low.function: KernelFile(low.function, low.kernel, low.implementation) for low in lowered}
+    return [files[name] for name in sorted(files)]
+
+
+def implementations(kernels: list[KernelFile]) -> dict[str, str]:
+    """Kernel function -> implementation, for harx_project.json."""
+    return {k.function: k.implementation for k in kernels}

@@ -43,7 +43,9 @@ class DeployResult:
             "project": str(p.path),
             "target": p.target,
             "genome": p.genome,
+            "kernel_set": p.kernel_set,
             "kernels": list(p.kernels),
+            "implementations": p.implementations,
             "windows": p.window_count,
             "memory_plan": {
                 "target": p.plan.target,
@@ -84,24 +86,26 @@ def deploy(
     run_builds: bool = False,
     sanitize: bool = False,
     home: Path | None = None,
+    kernels: str | None = None,
     force: bool = False,
 ) -> DeployResult:
     """Generate the C project of ``artifact`` (an Artifact or its directory, or the directory of an
     adaptive model written by ``harx adapt``) for ``target`` into ``out_dir`` with ``windows`` test windows
-    (a count taken from the dataset's test subjects, or int8 codes (N, T, C)); with ``run_builds``, build
-    and run it (``builds_for``) and check it bit for bit (an adaptive model in every runtime mode). ``out_dir``
-    is checked first: a project harx wrote is replaced only when it holds no edited or foreign file, unless
-    ``force`` (``harx.deploy.emit.write_project``)."""
+    (a count taken from the dataset's test subjects, or int8 codes (N, T, C)) and the kernel set ``kernels``
+    (``opt`` or ``ref``; None: the target's default); with ``run_builds``, build and run it (``builds_for``)
+    and check it bit for bit (an adaptive model in every runtime mode). ``out_dir`` is checked first: a
+    project harx wrote is replaced only when it holds no edited or foreign file, unless ``force``
+    (``harx.deploy.emit.write_project``)."""
     check_project_dir(out_dir, force)
     if not isinstance(artifact, Artifact) and is_adaptive(artifact):
         model, _ = load_adaptive(artifact)
         codes = test_windows(model.first, windows, home) if isinstance(windows, int) else windows
-        project = generate_adaptive(model, out_dir, target, codes, force=force)
+        project = generate_adaptive(model, out_dir, target, codes, kernels=kernels, force=force)
         builds = builds_for(target, sanitize) if run_builds else ()
         return DeployResult(project, tuple(run_adaptive(project, b) for b in builds))
     art = artifact if isinstance(artifact, Artifact) else load(artifact)
     codes = test_windows(art, windows, home) if isinstance(windows, int) else windows
-    project = generate(art, out_dir, target, codes, force)
+    project = generate(art, out_dir, target, codes, kernels, force)
     runs = tuple(run(project, b) for b in builds_for(target, sanitize)) if run_builds else ()
     return DeployResult(project, runs)
 
@@ -115,6 +119,7 @@ def measurements(result: DeployResult) -> dict[str, dict]:
             "windows": r.windows,
             "mismatched_windows": r.mismatched_windows,
             "target": result.project.target,
+            "kernel_set": result.project.kernel_set,
             "harx_version": __version__,
         }
         if r.instructions is None or r.sizes is None:
