@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from harx.cost import DEFAULT_TARGET, Cost, estimate
-from harx.data import DEFAULT_VAL_SUBJECTS, load_dataset, subject_split
+from harx.data import load_dataset, subject_split
+from harx.data.splits import subject_warnings, validation_warnings
 from harx.models.build import build
 from harx.models.genome import Genome
 from harx.paths import artifacts_dir
@@ -26,6 +27,8 @@ from harx.quant.backends import get_backend
 from harx.quant.export import export_net, input_codes
 from harx.quant.integer import IntegerModel
 from harx.quant.layers import QuantNet, normalize
+from harx.train.budget import Budget
+from harx.train.budget import plan as plan_budget
 from harx.train.config import Execution, TrainConfig
 from harx.train.loop import EpochLog, History, fit, predict, seed_everything, split_tensors
 from harx.train.metrics import Scores, score
@@ -46,6 +49,7 @@ class TrainedModel:
     train_seconds: float
     seed: int
     float_state: dict  # weights after float pre-training, to score the float model on other splits
+    budget: Budget  # the settings the training ran (harx.train.budget), from the configured ones
 
     def score_float(self, x: np.ndarray, y: np.ndarray) -> Scores:
         exits = {int(k): head.w_bits for k, head in self.net.exit_heads.items()}
@@ -83,7 +87,7 @@ class TrainedModel:
             list(ds.class_names),
             metrics,
             {**cfg.as_dict(), "seed": self.seed},
-            extra or {},
+            {"training_effective": self.budget.as_dict(), **(extra or {})},
         )
 
 
@@ -98,8 +102,11 @@ def train_model(
     execution: Execution | None = None,
 ) -> TrainedModel:
     """Float pre-training then QAT of ``genome`` on ``split.train``, early-stopped on ``split.val`` (fixed
-    epochs when ``split.val`` is empty), where ``execution`` says (default: 2 CPU threads)."""
+    epochs when ``split.val`` is empty), where ``execution`` says (default: 2 CPU threads). ``cfg`` is what
+    was asked for; the training runs ``harx.train.budget.plan``'s settings for the training set's size."""
     t0 = time.perf_counter()
+    budget = plan_budget(cfg, len(split.train))
+    cfg = budget.effective
     g = seed_everything(seed, (execution or Execution()).threads)
     backend = get_backend(cfg.backend)
     t = split_tensors(ds, split)
@@ -126,6 +133,7 @@ def train_model(
         time.perf_counter() - t0,
         seed,
         float_state,
+        budget,
     )
 
 
@@ -195,6 +203,8 @@ class QuantizeResult:
     evaluation: Evaluation
     costs: dict[str, Cost]
     artifact_path: Path
+    budget: Budget  # the training settings asked for and those that ran
+    warnings: list[str] = field(default_factory=list)  # one line each: the data is small for the settings
 
     def to_json(self) -> dict:
         ev = self.evaluation
@@ -202,6 +212,7 @@ class QuantizeResult:
             "genome": self.genome,
             "dataset": self.dataset,
             "seed": ev.seed,
+            "training": {**self.budget.configured.as_dict(), "effective": self.budget.as_dict()},
             "float_acc": ev.float_test.accuracy,
             "float_f1": ev.float_test.macro_f1,
             "fq_acc": ev.fq_test.accuracy,
@@ -217,7 +228,14 @@ class QuantizeResult:
             "train_seconds": round(ev.train_seconds, 2),
             "artifact": str(self.artifact_path),
             "costs": {t: c.summary() for t, c in self.costs.items()},
+            "warnings": self.warnings,
         }
+
+
+def training_warnings(ds, split, budget: Budget, what: str = "early stopping") -> list[str]:
+    """One-line warnings when ``ds`` is small for one training on ``split`` under ``budget``."""
+    name = f"dataset '{ds.name}'"
+    return budget.warnings(name) + subject_warnings(ds) + validation_warnings(ds, [split], what)
 
 
 def genome_costs(genome: Genome, ds, targets: tuple[str, ...]) -> dict[str, Cost]:
@@ -232,15 +250,15 @@ def quantize(
     dataset: str,
     cfg: TrainConfig,
     seed: int = 0,
-    n_val_subjects: int = DEFAULT_VAL_SUBJECTS,
+    n_val_subjects: int | None = None,
     targets: tuple[str, ...] = (DEFAULT_TARGET,),
     out: Path | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
     execution: Execution | None = None,
 ) -> QuantizeResult:
-    """Train ``genome`` on ``dataset`` (validation subjects carved from the training subjects), export the
-    integer model, score it on the test subjects and write the artifact to ``out``
-    (default ``$HARX_HOME/artifacts/<dataset>/<genome>-s<seed>``)."""
+    """Train ``genome`` on ``dataset`` (``n_val_subjects`` validation subjects carved from the training
+    subjects, default ``harx.data.splits.default_val_subjects``), export the integer model, score it on the
+    test subjects and write the artifact to ``out`` (default ``$HARX_HOME/artifacts/<dataset>/<genome>-s<seed>``)."""
     ds = load_dataset(dataset)
     genome.validate(ds.n_channels, ds.window)
     costs = genome_costs(genome, ds, targets)  # before training: a bad target fails fast
@@ -251,4 +269,5 @@ def quantize(
     art = trained.artifact(ds, ev.metrics(), cfg, extra)
     path = out or artifacts_dir() / ds.name / f"{genome.text()}-s{seed}"
     save_artifact(art, path)
-    return QuantizeResult(genome.text(), ds.name, ev, costs, Path(path))
+    warnings = training_warnings(ds, split, trained.budget)
+    return QuantizeResult(genome.text(), ds.name, ev, costs, Path(path), trained.budget, warnings)

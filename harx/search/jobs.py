@@ -39,6 +39,12 @@ def dataset_for(name: str, fingerprint: str):
     return ds
 
 
+def _effective(effective: tuple[dict, ...]) -> dict:
+    """The cache key's record of settings the data changed (harx.train.budget): absent where it changed
+    none, so the keys of results stored before the rule existed still match."""
+    return {"effective": list(effective)} if effective else {}
+
+
 @dataclass(frozen=True)
 class ProxyJob:
     genome: str
@@ -47,10 +53,17 @@ class ProxyJob:
     folds: int
     seed: int
     training: dict
+    effective: tuple[dict, ...] = ()  # per fold, where harx.train.budget changed the settings
 
     def config(self) -> dict:
         """What the result depends on besides genome and data: the store's cache key hashes this."""
-        return {"protocol": PROXY_PROTOCOL, "folds": self.folds, "seed": self.seed, "training": self.training}
+        return {
+            "protocol": PROXY_PROTOCOL,
+            "folds": self.folds,
+            "seed": self.seed,
+            "training": self.training,
+            **_effective(self.effective),
+        }
 
 
 @dataclass
@@ -111,6 +124,7 @@ class RefineJob:
     val_subjects: int
     training: dict
     artifact_root: str
+    effective: tuple[dict, ...] = ()  # per seed, where harx.train.budget changed the settings
 
     def config(self) -> dict:
         return {
@@ -118,6 +132,7 @@ class RefineJob:
             "seeds": self.seeds,
             "val_subjects": self.val_subjects,
             "training": self.training,
+            **_effective(self.effective),
         }
 
 

@@ -122,9 +122,17 @@ def picks_for(
     return refine_picks(front, recipe.objectives, recipe.target, r.max_points, near)
 
 
-def refine_job(recipe: Recipe, genome: str, dataset: str, fingerprint: str, artifact_root: str) -> RefineJob:
-    """The job that retrains ``genome`` with the recipe's refine settings."""
+def refine_job(
+    recipe: Recipe,
+    genome: str,
+    dataset: str,
+    fingerprint: str,
+    artifact_root: str,
+    effective: tuple[dict, ...] = (),
+) -> RefineJob:
+    """The job that retrains ``genome`` with the recipe's refine settings (``effective``: per seed, the
+    settings ``harx.train.budget`` ran where the data changed them)."""
     r = recipe.refine
     return RefineJob(
-        genome, dataset, fingerprint, r.seeds, r.val_subjects, r.training.as_dict(), artifact_root
+        genome, dataset, fingerprint, r.seeds, r.val_subjects, r.training.as_dict(), artifact_root, effective
     )

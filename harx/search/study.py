@@ -11,12 +11,13 @@ import dataclasses
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from harx import __version__
-from harx.data import load_dataset
+from harx.data import load_dataset, subject_folds, subject_split
+from harx.data.splits import subject_warnings, validation_warnings
 from harx.errors import ConfigError, StoreError
 from harx.evaluate import genome_costs
 from harx.models.genome import Genome
@@ -28,6 +29,8 @@ from harx.search.problem import infeasible_reason, make_algorithm, objective_val
 from harx.search.recipe import EXECUTORS, ExecutorSettings, Recipe, recipe_from_stored
 from harx.search.refine import front_of, picks_for, refine_job
 from harx.store import CandidateRecord, RunStats, Store, config_hash, genome_hash
+from harx.train.budget import Budget
+from harx.train.budget import plan as plan_budget
 from harx.train.config import Execution
 
 
@@ -35,7 +38,7 @@ from harx.train.config import Execution
 class Event:
     """Progress of a search, for a progress display: one per candidate, epoch or phase change."""
 
-    kind: str  # "generation", "candidate", "epoch", "refine"
+    kind: str  # "generation", "candidate", "epoch", "refine", "warning" (``detail`` holds it)
     generation: int = 0
     generations: int = 0
     done: int = 0
@@ -62,6 +65,7 @@ class SearchResult:
     # what the same run stored before it stopped, which ``stats`` counts as trained) and trainings.
     served_now: int = 0
     trained_now: int = 0
+    warnings: list[str] = field(default_factory=list)  # one line each: the data is small for the recipe
 
     def to_json(self) -> dict:
         def point(c: CandidateRecord) -> dict:
@@ -101,6 +105,7 @@ class SearchResult:
             "infeasible": self.stats.n_infeasible,
             "front": [point(c) for c in self.front],
             "proxy_front": [point(c) for c in self.proxy_front],
+            "warnings": self.warnings,
         }
 
 
@@ -119,9 +124,30 @@ class Study:
         self.on_event = on_event or (lambda e: None)
         self.ds = load_dataset(recipe.dataset)
         self.enc = Encoding(recipe.space, self.ds.n_channels, self.ds.window)
-        self.executor = make_executor(recipe.executor, execution)
         self.hits = self.trained = 0
         self.trained_seconds = 0.0
+        self._plan_budgets()
+        self.executor = make_executor(recipe.executor, execution)
+
+    def _plan_budgets(self) -> None:
+        """The training budgets of the proxy folds and of refine's seeds (``harx.train.budget``), their
+        effective settings for the cache key where the data changed them, and the run's warnings."""
+        r, ds, name = self.recipe, self.ds, f"dataset '{self.ds.name}'"
+        folds = subject_folds(ds, n_folds=r.proxy.folds, seed=r.seed)
+        proxy = [plan_budget(r.proxy.training, len(f.train)) for f in folds]
+        splits = [
+            subject_split(ds, n_val_subjects=r.refine.val_subjects, seed=i) for i in range(r.refine.seeds)
+        ]
+        refine = [plan_budget(r.refine.training, len(s.train)) for s in splits]
+        self.proxy_effective, self.refine_effective = _effective(proxy), _effective(refine)
+        smallest = min(proxy, key=lambda b: b.n_train)
+        self.warnings = (
+            subject_warnings(ds)
+            + smallest.warnings(f"{name}, proxy (smallest of {len(folds)} folds)")
+            + validation_warnings(ds, folds, "ranking candidates")
+            + refine[0].warnings(f"{name}, refine")
+            + validation_warnings(ds, splits[:1], "early stopping in refine")
+        )
 
     # ---- one generation --------------------------------------------------------------------------------
     def _costs(self, genome: Genome) -> dict:
@@ -130,7 +156,13 @@ class Study:
     def _proxy_job(self, genome: Genome) -> ProxyJob:
         p = self.recipe.proxy
         return ProxyJob(
-            genome.text(), self.ds.name, self.ds.fingerprint, p.folds, self.recipe.seed, p.training.as_dict()
+            genome.text(),
+            self.ds.name,
+            self.ds.fingerprint,
+            p.folds,
+            self.recipe.seed,
+            p.training.as_dict(),
+            self.proxy_effective,
         )
 
     def _record(
@@ -291,7 +323,9 @@ class Study:
         refined = []
         pending = {}
         for cand in picks:
-            job = refine_job(self.recipe, cand.genome, self.ds.name, self.ds.fingerprint, root)
+            job = refine_job(
+                self.recipe, cand.genome, self.ds.name, self.ds.fingerprint, root, self.refine_effective
+            )
             hit = self.store.lookup(
                 cand.genome_hash, self.ds.fingerprint, config_hash(job.config()), "refine"
             )
@@ -360,6 +394,12 @@ class Study:
         return rec
 
 
+def _effective(budgets: list[Budget]) -> tuple[dict, ...]:
+    """The effective settings of each training of a job, for its cache key and record: empty where the data
+    changed nothing (so uci-har's keys are those of every earlier harx)."""
+    return tuple(b.as_dict() for b in budgets) if any(b.changed for b in budgets) else ()
+
+
 def _score(rec: CandidateRecord) -> str:
     """A stored candidate's score for a progress line."""
     m = rec.metrics
@@ -400,6 +440,8 @@ def run(
     study = None
     try:
         study = Study(recipe, store, run_id, execution or Execution(), on_event)
+        for w in study.warnings:
+            study.on_event(Event("warning", detail=w))
         study.run_nsga2()
         feasible = study.feasible_proxy()
         proxy_front = front_of(feasible, recipe.objectives, recipe.target)
@@ -427,6 +469,7 @@ def run(
         recipe.target,
         served_now=study.hits,
         trained_now=study.trained,
+        warnings=study.warnings,
     )
 
 
