@@ -95,9 +95,10 @@ def test_every_shipped_recipe_runs_its_own_settings_and_keeps_its_cache_keys(
             run = store.create_run(recipe.to_dict(), recipe.seed, recipe.name, {}).id
             study = Study(recipe, store, run, Execution(threads=1), None)
             study.executor.close()
+            refine_effective = study.plan_refine()
     # no "effective" entry: the cache keys are those harx computed before the rule existed
-    assert study.proxy_effective == () and study.refine_effective == ()
-    assert study.warnings == []
+    assert study.proxy_effective == () and refine_effective == ()
+    assert study.proxy_warnings == [] and study.warnings == []
 
 
 @pytest.mark.parametrize("name", ["uci-har", "uci-hapt"])

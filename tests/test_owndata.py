@@ -284,3 +284,27 @@ def test_fetch_names_what_the_archive_is(capsys, tmp_path, monkeypatch) -> None:
         "a rebuild of UCI-HAR from the HAPT raw recordings, pinned by this sha256"
     )
     assert "mirror" not in out + har.provenance
+
+
+def test_search_on_a_tiny_set_plans_and_warns_before_training(in_tiny_home, capsys, tmp_path) -> None:
+    from harx.search.study import Study
+    from harx.train import Execution
+
+    text = (ROOT / "recipes" / "quick.yaml").read_text().replace("dataset: uci-har", "dataset: tiny")
+    (tmp_path / "q.yaml").write_text(text)
+    with Store(tmp_path / "s.sqlite") as store:
+        recipe = load_recipe(tmp_path / "q.yaml")
+        study = Study(
+            recipe, store, store.create_run(recipe.to_dict(), 0, "q").id, Execution(threads=1), None
+        )
+        study.executor.close()
+    assert [e["batch_size"] for e in study.proxy_effective] == [6, 6]  # 2 folds of 24 windows
+    assert (
+        "proxy (smallest of 2 folds): 24 training windows are fewer than 4 batches" in study.proxy_warnings[0]
+    )
+    # a fold count the subjects cannot give fails the run at once (each candidate used to fail on it)
+    (tmp_path / "bad.yaml").write_text(text.replace("folds: 2", "folds: 5"))
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--recipe", str(tmp_path / "bad.yaml"), "--store", str(tmp_path / "b.sqlite")])
+    assert exc.value.code == 4
+    assert "proxy.folds: n_folds=5: dataset 'tiny' has 4 training subjects" in capsys.readouterr().err

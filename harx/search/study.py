@@ -126,28 +126,45 @@ class Study:
         self.enc = Encoding(recipe.space, self.ds.n_channels, self.ds.window)
         self.hits = self.trained = 0
         self.trained_seconds = 0.0
-        self._plan_budgets()
+        self.warnings: list[str] = []
+        self._plan_proxy()
         self.executor = make_executor(recipe.executor, execution)
 
-    def _plan_budgets(self) -> None:
-        """The training budgets of the proxy folds and of refine's seeds (``harx.train.budget``), their
-        effective settings for the cache key where the data changed them, and the run's warnings."""
+    def _warn(self, warnings: list[str]) -> None:
+        """Keep ``warnings`` for the result and show them now, as events."""
+        self.warnings += warnings
+        for w in warnings:
+            self.on_event(Event("warning", detail=w))
+
+    def _plan_proxy(self) -> None:
+        """The proxy folds' training budgets (``harx.train.budget``), their effective settings for the cache
+        key where the data changed them, and what the data makes worth a warning (given as the search
+        starts)."""
         r, ds, name = self.recipe, self.ds, f"dataset '{self.ds.name}'"
-        folds = subject_folds(ds, n_folds=r.proxy.folds, seed=r.seed)
+        try:
+            folds = subject_folds(ds, n_folds=r.proxy.folds, seed=r.seed)
+        except ConfigError as exc:  # before, every candidate failed on it, one by one
+            raise ConfigError(f"{r.source}: proxy.folds: {exc}") from None
         proxy = [plan_budget(r.proxy.training, len(f.train)) for f in folds]
+        self.proxy_effective = _effective(proxy)
+        self.proxy_warnings = (
+            subject_warnings(ds)
+            + min(proxy, key=lambda b: b.n_train).warnings(f"{name}, proxy (smallest of {len(folds)} folds)")
+            + validation_warnings(ds, folds, "ranking candidates")
+        )
+
+    def plan_refine(self) -> tuple[dict, ...]:
+        """The same for refine's seeds; their warnings are given as refine starts."""
+        r, ds = self.recipe, self.ds
         splits = [
             subject_split(ds, n_val_subjects=r.refine.val_subjects, seed=i) for i in range(r.refine.seeds)
         ]
         refine = [plan_budget(r.refine.training, len(s.train)) for s in splits]
-        self.proxy_effective, self.refine_effective = _effective(proxy), _effective(refine)
-        smallest = min(proxy, key=lambda b: b.n_train)
-        self.warnings = (
-            subject_warnings(ds)
-            + smallest.warnings(f"{name}, proxy (smallest of {len(folds)} folds)")
-            + validation_warnings(ds, folds, "ranking candidates")
-            + refine[0].warnings(f"{name}, refine")
+        self._warn(
+            refine[0].warnings(f"dataset '{ds.name}', refine")
             + validation_warnings(ds, splits[:1], "early stopping in refine")
         )
+        return _effective(refine)
 
     # ---- one generation --------------------------------------------------------------------------------
     def _costs(self, genome: Genome) -> dict:
@@ -297,6 +314,7 @@ class Study:
         from pymoo.core.evaluator import Evaluator
         from pymoo.problems.static import StaticProblem
 
+        self._warn(self.proxy_warnings)
         problem, algo = make_algorithm(self.recipe, self.enc)
         gen = 0
         while algo.has_next():
@@ -319,13 +337,12 @@ class Study:
     def refine(self, front: list[CandidateRecord], feasible: list[CandidateRecord]) -> list[CandidateRecord]:
         """Retrain what ``harx.search.refine.picks_for`` picks, serving what the store already holds."""
         picks = picks_for(self.recipe, front, feasible)
+        effective = self.plan_refine()
         root = str(artifacts_dir() / self.ds.name)
         refined = []
         pending = {}
         for cand in picks:
-            job = refine_job(
-                self.recipe, cand.genome, self.ds.name, self.ds.fingerprint, root, self.refine_effective
-            )
+            job = refine_job(self.recipe, cand.genome, self.ds.name, self.ds.fingerprint, root, effective)
             hit = self.store.lookup(
                 cand.genome_hash, self.ds.fingerprint, config_hash(job.config()), "refine"
             )
@@ -440,8 +457,6 @@ def run(
     study = None
     try:
         study = Study(recipe, store, run_id, execution or Execution(), on_event)
-        for w in study.warnings:
-            study.on_event(Event("warning", detail=w))
         study.run_nsga2()
         feasible = study.feasible_proxy()
         proxy_front = front_of(feasible, recipe.objectives, recipe.target)

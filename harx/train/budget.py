@@ -13,8 +13,8 @@ batches of the configured size is *small*, and for it:
   same share of the training.
 
 A training set of ``MIN_BATCHES`` batches or more runs exactly the configured settings (the identity:
-every shipped recipe on uci-har and uci-hapt, whose smallest training set, a 2-fold proxy fold, holds
-over 3,000 windows). The rule reads only the number of training windows (never the validation or test
+every shipped recipe on uci-har and uci-hapt, whose smallest training set, a proxy fold of
+recipes/quick.yaml, holds 3,548 windows). The rule reads only the number of training windows (never the validation or test
 subjects), so a result stays a function of its cache key: genome, dataset fingerprint and training config.
 
 ``MIN_STEPS`` was chosen on the training subjects only of a 72-window, 4-class uci-hapt subset (36
