@@ -258,7 +258,8 @@ def quantize(
 ) -> QuantizeResult:
     """Train ``genome`` on ``dataset`` (``n_val_subjects`` validation subjects carved from the training
     subjects, default ``harx.data.splits.default_val_subjects``), export the integer model, score it on the
-    test subjects and write the artifact to ``out`` (default ``$HARX_HOME/artifacts/<dataset>/<genome>-s<seed>``)."""
+    test subjects and write the artifact to ``out`` (default
+    ``$HARX_HOME/artifacts/<dataset>/<genome>-s<seed>``)."""
     ds = load_dataset(dataset)
     genome.validate(ds.n_channels, ds.window)
     costs = genome_costs(genome, ds, targets)  # before training: a bad target fails fast

@@ -75,7 +75,8 @@ def write_tiny_npz(hapt, path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_home(tmp_path_factory):
-    """A HARX_HOME holding uci-hapt and 'tiny' (see ``write_tiny_npz``), imported with `harx fetch --import`."""
+    """A HARX_HOME holding uci-hapt and 'tiny' (see ``write_tiny_npz``), imported with
+    `harx fetch --import`."""
     if not (SHARED / "uci-hapt.zip").is_file():
         pytest.skip(f"{SHARED / 'uci-hapt.zip'} is absent")
     from harx.cli.app import main

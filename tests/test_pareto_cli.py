@@ -209,7 +209,8 @@ def test_plot_of_an_import_draws_no_published_ranges_and_writes_under_harx_home(
     assert "published" not in (tmp_path / "f.html").read_text()  # the paper's ranges are not about your data
     ref = tmp_path / "ref.yaml"
     ref.write_text(
-        "label: Mine\nsource: my notes\npublished: true\nranges:\n  - {objective: flash, min: 1 B, max: 1 MB, where: t}\n"
+        "label: Mine\nsource: my notes\npublished: true\n"
+        "ranges:\n  - {objective: flash, min: 1 B, max: 1 MB, where: t}\n"
     )
     _run(capsys, [*store, "-o", str(tmp_path / "g.html"), "--reference", str(ref)])
     assert "Mine: 0.001–1000 kB (published)" in (tmp_path / "g.html").read_text()

@@ -1,5 +1,6 @@
 """`harx pareto compare` over the stored runs of test_pareto: a front saved as JSON reads back to the same
-front; an equal front passes, a worse one fails with exit 1 and says where; incomparable fronts are refused."""
+front; an equal front passes, a worse one fails with exit 1 and says where; incomparable fronts are
+refused."""
 
 from __future__ import annotations
 

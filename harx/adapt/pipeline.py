@@ -289,7 +289,8 @@ def adapt_early_exit(
     execution: Execution | None = None,
 ) -> AdaptResult:
     """Train ``genome`` with an exit head after its first ``exit_after`` blocks (seed ``seed``; validation
-    subjects ``subject_split(n_val_subjects, seed)``, None: the dataset's default), derive its modes and write the adaptive model to
+    subjects ``subject_split(n_val_subjects, seed)``, None: the dataset's default), derive its modes and
+    write the adaptive model to
     ``out`` (default ``$HARX_HOME/adaptive/<dataset>/<genome>-exit<k>-s<seed>``)."""
     if policy not in POLICIES:
         raise ConfigError(f"--policy {policy}: choose one of {', '.join(POLICIES)}")

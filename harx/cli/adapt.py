@@ -119,7 +119,7 @@ def command(
         try:
             static = static_front(store_path, run_id, target)
         except StoreError as exc:
-            err.print(f"note: the plot shows no static front ({exc})", highlight=False)
+            err.print(f"note: the plot shows no static front ({exc})", highlight=False, soft_wrap=True)
         plot_png([result], plot, target, static)
     print_warnings(result.warnings)
     if as_json:
@@ -134,6 +134,7 @@ def render(r, target: str, plot: Path | None, static) -> None:
         f"[bold]{r.description}[/] ({r.kind}) on {r.dataset}: thresholds from {r.val_windows} validation windows "
         f"(subjects {', '.join(map(str, r.val_subjects))}), scores on {r.test_windows} test windows",
         highlight=False,
+        soft_wrap=True,
     )
     if r.training:
         e = r.training["effective"]
@@ -150,6 +151,7 @@ def render(r, target: str, plot: Path | None, static) -> None:
         f"single network: {single.macs:,} MACs, {single.energy_uj:.3f} µJ on {target}; modes span "
         f"{r.macs_span():.2f}x in average MACs; {len(r.modes)} modes",
         highlight=False,
+        soft_wrap=True,
     )
     for name, p in (("chosen on validation", r.within), ("oracle on test", r.oracle)):
         out.print(
@@ -157,6 +159,7 @@ def render(r, target: str, plot: Path | None, static) -> None:
             f"{100 * p.mode.test.accuracy:.2f}% vs {100 * r.full.test.accuracy:.2f}%, "
             f"{_saving_text(r.saving(p))} than the single network",
             highlight=False,
+            soft_wrap=True,
         )
     for mem in r.memory.values():
         out.print(
@@ -164,11 +167,13 @@ def render(r, target: str, plot: Path | None, static) -> None:
             f"+{mem.extra_bytes:,} B ({mem.extra_percent:.1f}% of the single network's "
             f"{mem.single_ro_bytes + mem.single_ram_bytes:,} B)",
             highlight=False,
+            soft_wrap=True,
         )
     if plot is not None:
         out.print(f"plot: {plot}" + ("" if static is not None else " (no static front)"))
     out.print(
-        f"adaptive model: {r.artifact_path}; deploy it with `harx deploy --artifact {r.artifact_path} ...`"
+        f"adaptive model: {r.artifact_path}; deploy it with `harx deploy --artifact {r.artifact_path} ...`",
+        soft_wrap=True,
     )
 
 

@@ -85,7 +85,8 @@ def render(r) -> None:
     )
     out.print(
         f"params {ev.params:,}  MACs {ev.macs:,}  weights {ev.weight_bytes:,} B packed  "
-        f"peak activations {ev.peak_activation_bytes:,} B  trained in {ev.train_seconds:.1f} s"
+        f"peak activations {ev.peak_activation_bytes:,} B  trained in {ev.train_seconds:.1f} s",
+        soft_wrap=True,
     )
     c = Table(title="cost")
     for col in ("target", "flash B", "RAM B", "latency cycles", "latency ms", "energy uJ", "fits"):

@@ -277,7 +277,8 @@ def comparison_table(c: Comparison) -> Table:
     b = c.baseline
     units = [f"{o.name} {o.display_unit}" for o in b.objectives]
     table = Table(
-        title=f"new front ({c.labels[1]}) against the baseline ({c.labels[0]}): {b.stage} fronts on {b.target}",
+        title=f"new front ({c.labels[1]}) against the baseline ({c.labels[0]}): "
+        f"{b.stage} fronts on {b.target}",
         title_justify="left",
     )
     for col in ("baseline id", "genome", *units, "new front", "new id", "new genome", "score change"):
@@ -317,9 +318,9 @@ def comparison_lines(c: Comparison) -> list[str]:
         ids = ", ".join(f"#{p.candidate_id}" for p in c.new_above)
         lines.append(f"new points beyond the baseline front: {ids}")
     for bc in c.budgets:
-        fmt = lambda v: "none" if v is None else f"{100 * v:.2f}%"  # noqa: E731
         lines.append(
-            f"best score at {bc.cost} <= {bc.budget:g}: baseline {fmt(bc.baseline_best)}, new {fmt(bc.new_best)}"
+            f"best score at {bc.cost} <= {bc.budget:g}: baseline {_percent(bc.baseline_best)}, "
+            f"new {_percent(bc.new_best)}"
         )
     if c.regressed:
         lines += [f"REGRESSION: {r}" for r in c.reasons]

@@ -51,8 +51,8 @@ def split_test_subjects(label: str, key: str, subject: np.ndarray, split: np.nda
     both = np.intersect1d(test, np.unique(subject[split == "train"]))
     if len(both):
         raise DataError(
-            f"{label}: field '{key}': subject {int(both[0])} has both 'train' and 'test' entries; harx splits "
-            "by subject, so give each subject one side (docs/import-format.md#official-splits)"
+            f"{label}: field '{key}': subject {int(both[0])} has both 'train' and 'test' entries; "
+            "harx splits by subject, so give each subject one side (docs/import-format.md#official-splits)"
         )
     if not len(test):
         raise DataError(f"{label}: field '{key}' marks no entry 'test'")
@@ -60,7 +60,6 @@ def split_test_subjects(label: str, key: str, subject: np.ndarray, split: np.nda
 
 
 def _choose_test_subjects(
-    label: str,
     subject: np.ndarray,
     given: tuple[int, ...] | None,
     from_file: tuple[tuple[int, ...], str] | None,
@@ -285,7 +284,7 @@ def _read_npz(path: Path, test_subjects: tuple[int, ...] | None, limit_bytes: in
                 "field 'split'",
             )
     subject = subject.astype(np.int64)
-    chosen, chosen_by = _choose_test_subjects(label, subject, test_subjects, from_file)
+    chosen, chosen_by = _choose_test_subjects(subject, test_subjects, from_file)
     _check_subjects(label, subject, chosen)
     return WindowedData(
         X=np.ascontiguousarray(X, dtype=np.float32),
@@ -332,7 +331,7 @@ def _read_csv(
     from_file = None
     if stream.split is not None:
         from_file = (split_test_subjects(label, "split", subject, stream.split), "column 'split'")
-    chosen, chosen_by = _choose_test_subjects(label, win_subject, test_subjects, from_file)
+    chosen, chosen_by = _choose_test_subjects(win_subject, test_subjects, from_file)
     _check_subjects(label, win_subject, chosen)
     return WindowedData(
         X=cut_windows(stream.values, starts[:, 0], window),

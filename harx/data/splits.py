@@ -109,8 +109,9 @@ def subject_warnings(ds, name: str | None = None) -> list[str]:
     subjects = _training_subjects(ds)
     in_train = np.isin(ds.subject, subjects)
     if len(subjects) > 1 and len(subjects) == int(in_train.sum()):
+        what = f"dataset '{name}'" if name else _name(ds)
         return [
-            f"{f'dataset {name!r}' if name else _name(ds)}: every training subject has a single window, so validation subjects and "
+            f"{what}: every training subject has a single window, so validation subjects and "
             "subject-grouped folds are random windows (overlapping windows of one recording can land on both "
             "sides); give all windows of one person or recording the same subject id "
             "(docs/import-format.md#recordings-without-subject-ids)"

@@ -148,7 +148,8 @@ def _reference_for(panel_list: list[Panel], reference: Reference | None) -> Refe
 
 
 def default_plot_path(panel_list: list[Panel]) -> Path:
-    """Where ``harx pareto plot`` writes without ``-o``: ``$HARX_HOME/plots/<dataset>-run<ID>[-<ID>...].png``."""
+    """Where ``harx pareto plot`` writes without ``-o``:
+    ``$HARX_HOME/plots/<dataset>-run<ID>[-<ID>...].png``."""
     fronts = panel_list[0].fronts
     runs = "-".join(str(f.run.id) for f in fronts)
     return harx_home() / "plots" / f"{fronts[0].dataset}-run{runs}.png"
@@ -334,9 +335,8 @@ def _svg(panel: Panel, reference: Reference | None) -> str:
     for lo, hi, r in _ranges(reference, panel):
         x0, x1 = f.x(lo), f.x(hi)
         yb = _H - _MB - 8
-        span = (
-            f"{_fmt(panel.cost.display(r.low))}–{_fmt(panel.cost.display(r.high))} {panel.cost.display_unit}"
-        )
+        full_lo, full_hi = panel.cost.display(r.low), panel.cost.display(r.high)
+        span = f"{_fmt(full_lo)}–{_fmt(full_hi)} {panel.cost.display_unit}"
         out.append(
             f'<g class="ref"><title>{e(reference.label)}: {e(panel.cost.label)} {e(span)}, {PUBLISHED_LABEL}\n'
             f"{e(r.where)}\n{e(reference.source)}</title>"

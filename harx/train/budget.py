@@ -14,11 +14,13 @@ batches of the configured size is *small*, and for it:
 
 A training set of ``MIN_BATCHES`` batches or more runs exactly the configured settings (the identity:
 every shipped recipe on uci-har and uci-hapt, whose smallest training set, a proxy fold of
-recipes/quick.yaml, holds 3,548 windows). The rule reads only the number of training windows (never the validation or test
-subjects), so a result stays a function of its cache key: genome, dataset fingerprint and training config.
+recipes/quick.yaml, holds 3,548 windows). The rule reads only the number of training windows (never the
+validation or test subjects), so a result stays a function of its cache key: genome, dataset fingerprint
+and training config.
 
 ``MIN_STEPS`` was chosen on the training subjects only of a 72-window, 4-class uci-hapt subset (36
-training windows; each of its 4 training subjects held out in turn, 2 seeds; docs/quantize.md#training-budget):
+training windows; each of its 4 training subjects held out in turn, 2 seeds;
+docs/quantize.md#training-budget):
 mean held-out accuracy 0.73 / 0.83 / 0.89 / 0.92 / 0.93 / 0.93 / 0.96 / 0.92 / 0.91 at 50 / 100 / 150 /
 200 / 250 / 300 / 400 / 600 / 1000 steps per phase, against 0.71 for the unadjusted 40+25 epochs at batch
 64 (one seed); 300 is near the top at 60% of 400's training time.
@@ -95,7 +97,8 @@ class Budget:
                 f"{c.epochs_float * steps_per_pass(self.n_train, c.batch_size)}+"
                 f"{c.epochs_qat * steps_per_pass(self.n_train, c.batch_size)} optimizer steps); trained with "
                 f"batch size {e.batch_size}, {e.epochs_float}+{e.epochs_qat} epochs ({self.steps_float}+"
-                f"{self.steps_qat} steps) and patience {e.patience} instead (docs/quantize.md#training-budget)"
+                f"{self.steps_qat} steps) and patience {e.patience} instead "
+                "(docs/quantize.md#training-budget)"
             ]
         few = [
             f"{phase} {steps}"
