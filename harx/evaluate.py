@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from harx.cost import DEFAULT_TARGET, Cost, estimate
-from harx.data import DEFAULT_VAL_SUBJECTS, load_dataset, subject_split
+from harx.data import load_dataset, subject_split
+from harx.data.splits import subject_warnings, validation_warnings
 from harx.models.build import build
 from harx.models.genome import Genome
 from harx.paths import artifacts_dir
@@ -30,6 +31,8 @@ from harx.quant.export import export_net, input_codes
 from harx.quant.fast import run_fast
 from harx.quant.integer import IntegerModel
 from harx.quant.layers import QuantNet, normalize
+from harx.train.budget import Budget
+from harx.train.budget import plan as plan_budget
 from harx.train.config import Execution, TrainConfig
 from harx.train.loop import EpochLog, History, fit, predict, seed_everything, split_tensors
 from harx.train.metrics import Scores, score
@@ -50,6 +53,7 @@ class TrainedModel:
     train_seconds: float
     seed: int
     float_state: dict  # weights after float pre-training, to score the float model on other splits
+    budget: Budget  # the settings the training ran (harx.train.budget), from the configured ones
 
     def score_float(self, x: np.ndarray, y: np.ndarray) -> Scores:
         exits = {int(k): head.w_bits for k, head in self.net.exit_heads.items()}
@@ -88,7 +92,7 @@ class TrainedModel:
             list(ds.class_names),
             metrics,
             {**cfg.as_dict(), "seed": self.seed},
-            extra or {},
+            {"training_effective": self.budget.as_dict(), **(extra or {})},
         )
 
 
@@ -188,8 +192,10 @@ def train_float(
 ) -> FloatStage:
     """Float pre-training of ``genome`` on ``split.train``, early-stopped on ``split.val`` (fixed epochs when
     it is empty), from fresh weights or from ``start`` (a state dict of the genome's float network, e.g.
-    a parent's weights morphed to its shape)."""
+    a parent's weights morphed to its shape). It runs ``harx.train.budget.plan``'s settings, as
+    ``train_model`` does (a function of ``cfg`` and the split's size, so ``float_key`` names them too)."""
     t0 = time.perf_counter()
+    cfg = plan_budget(cfg, len(split.train)).effective
     ex = execution or Execution()
     g = seed_everything(seed, ex.threads)
     t = split_tensors(ds, split, ex.torch_device)
@@ -217,8 +223,11 @@ def train_model(
     """Float pre-training (or ``float_stage``, one trained before for this architecture, split, seed and
     float settings) then QAT of ``genome`` on ``split.train``, early-stopped on ``split.val`` (fixed epochs
     when ``split.val`` is empty), where ``execution`` says (default: 2 CPU threads). Networks with early
-    exits train their float stage here (the heads change it)."""
+    exits train their float stage here (the heads change it). ``cfg`` is what was asked for; the training
+    runs ``harx.train.budget.plan``'s settings for the training set's size."""
     t0 = time.perf_counter()
+    budget = plan_budget(cfg, len(split.train))
+    cfg = budget.effective
     ex = execution or Execution()
     cached = float_stage is not None and not exits
     g = seed_everything(seed, ex.threads)
@@ -255,6 +264,7 @@ def train_model(
         time.perf_counter() - t0,
         seed,
         float_state,
+        budget,
     )
 
 
@@ -324,6 +334,8 @@ class QuantizeResult:
     evaluation: Evaluation
     costs: dict[str, Cost]
     artifact_path: Path
+    budget: Budget  # the training settings asked for and those that ran
+    warnings: list[str] = field(default_factory=list)  # one line each: the data is small for the settings
 
     def to_json(self) -> dict:
         ev = self.evaluation
@@ -331,6 +343,7 @@ class QuantizeResult:
             "genome": self.genome,
             "dataset": self.dataset,
             "seed": ev.seed,
+            "training": {**self.budget.configured.as_dict(), "effective": self.budget.as_dict()},
             "float_acc": ev.float_test.accuracy,
             "float_f1": ev.float_test.macro_f1,
             "fq_acc": ev.fq_test.accuracy,
@@ -346,7 +359,14 @@ class QuantizeResult:
             "train_seconds": round(ev.train_seconds, 2),
             "artifact": str(self.artifact_path),
             "costs": {t: c.summary() for t, c in self.costs.items()},
+            "warnings": self.warnings,
         }
+
+
+def training_warnings(ds, split, budget: Budget, what: str = "early stopping") -> list[str]:
+    """One-line warnings when ``ds`` is small for one training on ``split`` under ``budget``."""
+    name = f"dataset '{ds.name}'"
+    return budget.warnings(name) + subject_warnings(ds) + validation_warnings(ds, [split], what)
 
 
 def genome_costs(genome: Genome, ds, targets: tuple[str, ...]) -> dict[str, Cost]:
@@ -361,15 +381,16 @@ def quantize(
     dataset: str,
     cfg: TrainConfig,
     seed: int = 0,
-    n_val_subjects: int = DEFAULT_VAL_SUBJECTS,
+    n_val_subjects: int | None = None,
     targets: tuple[str, ...] = (DEFAULT_TARGET,),
     out: Path | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
     execution: Execution | None = None,
 ) -> QuantizeResult:
-    """Train ``genome`` on ``dataset`` (validation subjects carved from the training subjects), export the
-    integer model, score it on the test subjects and write the artifact to ``out``
-    (default ``$HARX_HOME/artifacts/<dataset>/<genome>-s<seed>``)."""
+    """Train ``genome`` on ``dataset`` (``n_val_subjects`` validation subjects carved from the training
+    subjects, default ``harx.data.splits.default_val_subjects``), export the integer model, score it on the
+    test subjects and write the artifact to ``out`` (default
+    ``$HARX_HOME/artifacts/<dataset>/<genome>-s<seed>``)."""
     ds = load_dataset(dataset)
     genome.validate(ds.n_channels, ds.window)
     costs = genome_costs(genome, ds, targets)  # before training: a bad target fails fast
@@ -380,4 +401,5 @@ def quantize(
     art = trained.artifact(ds, ev.metrics(), cfg, extra)
     path = out or artifacts_dir() / ds.name / f"{genome.text()}-s{seed}"
     save_artifact(art, path)
-    return QuantizeResult(genome.text(), ds.name, ev, costs, Path(path))
+    warnings = training_warnings(ds, split, trained.budget)
+    return QuantizeResult(genome.text(), ds.name, ev, costs, Path(path), trained.budget, warnings)

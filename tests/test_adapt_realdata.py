@@ -273,3 +273,16 @@ def test_cli_from_stored_candidates(cascade_artifacts, in_har_home, tmp_path, ca
     assert len(j["val_subjects"]) == 4
     history = load(tmp_path / "e" / "model").extra["history"]
     assert {(e["phase"], e["epoch"]) for e in history} == {("float", 0), ("qat", 0)}
+
+
+def test_modes_plot_keeps_its_legend_off_the_points_and_plain_ticks(early):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from harx.adapt.plot import figure
+
+    fig = figure([early])
+    FigureCanvasAgg(fig).draw()
+    (ax,) = fig.axes
+    assert ax.get_legend() is None and len(fig.legends) == 1  # below the axes, not over a mode
+    labels = [t.get_text() for t in ax.xaxis.get_majorticklabels() + ax.xaxis.get_minorticklabels()]
+    assert any(labels) and not any("times" in t or "^" in t for t in labels), labels

@@ -28,7 +28,7 @@ TEST_SUBJECTS = (2, 4, 9, 10, 12, 13, 18, 20, 24)
 # MANIFEST.md section 4: rebuilt window counts per class (WALKING .. LAYING).
 HAR_TRAIN = [1226, 1073, 987, 1293, 1423, 1413]
 HAR_TEST = [496, 471, 420, 508, 556, 545]
-REBUILD = "rebuild from HAPT raw, not official bytes"
+REBUILD = "HAPT raw recordings, pinned by this sha256"  # what the archive is, not where it was
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def test_official_checksums_and_rebuild_mirrors_are_told_apart():
     official = {k.sha256[:16] for k in har.known if k.official}
     assert official == {"c00b803081a5c797", "2045e435c955214b"}
     rebuild = har.match("46cb18fec660a0745c01ce88d670ecf50b292c324cda05c544d3dbe211d47067")
-    assert rebuild is not None and not rebuild.official and "not official bytes" in rebuild.provenance
+    assert rebuild is not None and not rebuild.official and "not the official bytes" in rebuild.provenance
     hapt = get_spec("uci-hapt").archive
     assert {k.official for k in hapt.known} == {True, False}
     assert get_spec("wisdm").archive.known == () and get_spec("unimib-shar").archive.known == ()

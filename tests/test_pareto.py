@@ -661,3 +661,16 @@ def test_a_front_chosen_on_validation_keeps_every_refined_point(tmp_path) -> Non
     assert export(chosen, "json").count('"selected_on": "validation"') == 1
     assert "validation" in export(chosen, "csv").splitlines()[1]
     assert "Points chosen on validation scores" in export(chosen, "markdown")
+
+
+def test_published_ranges_never_widen_the_axes_and_the_caption_is_whole(store, stored) -> None:
+    _, ids = stored
+    plist = panels(store, [ids["run1"]], axes=("flash",))
+    fig = figure(plist, load_reference())  # the paper's flash range: 0.05-23.17 kB, beyond both ends here
+    flash_kb = [p.costs["gap8"].flash_bytes / 1000 for p in plist[0].fronts[0].all_points]
+    (ax,) = fig.axes
+    assert ax.get_xlim() == pytest.approx((min(flash_kb) / 1.3, max(flash_kb) * 1.3))
+    assert [p.get_gid() for p in ax.patches] == ["reference-range-flash"]  # drawn, clipped to the axis
+    caption = fig._suptitle.get_text()
+    assert all(len(line) <= 15 * fig.get_figwidth() for line in caption.splitlines())
+    assert "dominated candidates faded" in caption

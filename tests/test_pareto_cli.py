@@ -12,7 +12,8 @@ import pytest
 
 from harx.cli.app import main
 from harx.pareto import export, load_front, open_store
-from tests.test_pareto import CLASSES, REFINE_SEEDS, D, F, _costs, build_store
+from harx.store import Store
+from tests.test_pareto import CLASSES, REFINE_SEEDS, D, F, _costs, _refine, build_store
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +165,52 @@ def test_bad_input_is_one_line_and_touches_nothing(capsys, stored, tmp_path) -> 
     )
     _fails(capsys, ["pareto", "plot", *store, "-o", str(tmp_path / "f.pdf")], 4, "must end in .png or .html")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.sqlite", "ref.yaml"]
+
+
+def test_show_says_the_confusion_is_summed_over_seeds_and_shortens_a_curve_without_validation(
+    capsys, stored, tmp_path
+) -> None:
+    path, ids = stored
+    text = _run(capsys, ["pareto", "show", str(ids[f"r:{D}"]), "--store", str(path)])
+    assert "summed over 3 seeds (each scores every test window)" in text
+    assert "training curve (first seed)" in text
+    rec = _refine(D, REFINE_SEEDS[D])
+    rec.extra["history"] = [
+        {"phase": p, "epoch": e, "loss": 1.0 / (e + 1), "val_acc": None, "val_f1": None, "seconds": 0.5}
+        for p, n in (("float", 60), ("qat", 30))
+        for e in range(n)
+    ]
+    with Store(tmp_path / "s.sqlite") as s:
+        run = s.create_run({"dataset": "uci-har"}, seed=0, name="noval").id
+        cid = s.add_candidate(rec, run_id=run, generation=0)
+    text = _run(capsys, ["pareto", "show", str(cid), "--store", str(tmp_path / "s.sqlite")])
+    assert "training, first seed (no validation: fixed epochs)" in text
+    curve = text.split("training, first seed")[1]
+    assert "│ float │     60 │     1.0000 │    0.0167 │" in curve and "–" not in curve
+    show = ["pareto", "show", str(cid), "--store", str(tmp_path / "s.sqlite"), "--json"]
+    assert json.loads(_run(capsys, show))["confusion_seeds"] == 3
+
+
+def test_plot_of_an_import_draws_no_published_ranges_and_writes_under_harx_home(
+    capsys, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("HARX_HOME", str(tmp_path / "home"))
+    with Store(tmp_path / "s.sqlite") as s:
+        run = s.create_run({"dataset": "my-lab"}, seed=0, name="mine").id
+        for g, seeds in REFINE_SEEDS.items():
+            rec = _refine(g, seeds)
+            rec.dataset = "my-lab"
+            s.add_candidate(rec, run_id=run, generation=0)
+    store = ["pareto", "plot", "--store", str(tmp_path / "s.sqlite")]
+    out = _run(capsys, store)
+    png = tmp_path / "home" / "plots" / f"my-lab-run{run}.png"
+    assert f"wrote {png}" in out and png.read_bytes()[:4] == b"\x89PNG"
+    _run(capsys, [*store, "-o", str(tmp_path / "f.html")])
+    assert "published" not in (tmp_path / "f.html").read_text()  # the paper's ranges are not about your data
+    ref = tmp_path / "ref.yaml"
+    ref.write_text(
+        "label: Mine\nsource: my notes\npublished: true\n"
+        "ranges:\n  - {objective: flash, min: 1 B, max: 1 MB, where: t}\n"
+    )
+    _run(capsys, [*store, "-o", str(tmp_path / "g.html"), "--reference", str(ref)])
+    assert "Mine: 0.001–1000 kB (published)" in (tmp_path / "g.html").read_text()

@@ -23,10 +23,11 @@ from harx.adapt.early_exit import train_early_exit
 from harx.adapt.modes import Mode, ModeScores, Pick, StageOutputs, distinct, front, pick_within, sweep
 from harx.adapt.work import StageCosts, cascade_costs, early_exit_costs
 from harx.cost import DEFAULT_TARGET, TARGETS, load_target, plan
-from harx.data import DEFAULT_VAL_SUBJECTS, load_dataset, subject_split
+from harx.data import load_dataset, subject_split
+from harx.data.splits import validation_warnings
 from harx.deploy.adaptive_c import adaptive_plan
 from harx.errors import ConfigError, DataError
-from harx.evaluate import evaluate
+from harx.evaluate import evaluate, training_warnings
 from harx.models.genome import Genome, model_layers, parse_genome
 from harx.paths import harx_home
 from harx.quant.adaptive import (
@@ -115,6 +116,8 @@ class AdaptResult:
     model: AdaptiveModel = field(repr=False)
     artifact_path: Path | None = None
     train_seconds: float = 0.0
+    training: dict = field(default_factory=dict)  # the effective settings of this call's training, if any
+    warnings: list[str] = field(default_factory=list)  # one line each: the data is small for the settings
 
     @property
     def full(self) -> Mode:
@@ -130,7 +133,8 @@ class AdaptResult:
         return max(macs) / min(macs)
 
     def saving(self, pick: Pick, split: str = "test") -> float:
-        """Fraction of the single network's MACs that ``pick``'s mode saves on average."""
+        """Fraction of the single network's MACs that ``pick``'s mode saves on average (negative: costs more,
+        as a full-network mode does with an exit head evaluated on every window)."""
         single = next(iter(self.costs.values())).single.macs
         return 1.0 - pick.mode.scores(split).avg_macs / single
 
@@ -158,6 +162,8 @@ class AdaptResult:
             "oracle": _pick_json(self, self.oracle),
             "artifact": None if self.artifact_path is None else str(self.artifact_path),
             "train_seconds": round(self.train_seconds, 1),
+            "training": self.training,
+            "warnings": self.warnings,
         }
 
 
@@ -273,7 +279,7 @@ def adapt_early_exit(
     cfg: TrainConfig,
     *,
     seed: int = 0,
-    n_val_subjects: int = DEFAULT_VAL_SUBJECTS,
+    n_val_subjects: int | None = None,
     exit_w_bits: int | None = None,
     policy: str = DEFAULT_POLICY,
     n_modes: int = DEFAULT_MODES,
@@ -285,9 +291,9 @@ def adapt_early_exit(
     force: bool = False,
 ) -> AdaptResult:
     """Train ``genome`` with an exit head after its first ``exit_after`` blocks (seed ``seed``; validation
-    subjects ``subject_split(n_val_subjects, seed)``), derive its modes and write the adaptive model to
-    ``out`` (default ``$HARX_HOME/adaptive/<dataset>/<genome>-exit<k>-s<seed>``; checked before training,
-    ``force`` as in ``save_adaptive``)."""
+    subjects ``subject_split(n_val_subjects, seed)``, None: the dataset's default), derive its modes and
+    write the adaptive model to ``out`` (default ``$HARX_HOME/adaptive/<dataset>/<genome>-exit<k>-s<seed>``;
+    checked before training, ``force`` as in ``save_adaptive``)."""
     if policy not in POLICIES:
         raise ConfigError(f"--policy {policy}: choose one of {', '.join(POLICIES)}")
     ds = load_dataset(dataset, home)
@@ -317,13 +323,20 @@ def adapt_early_exit(
         targets=targets,
     )
     result.train_seconds = trained.train_seconds
+    result.training = {**cfg.as_dict(), "effective": trained.budget.as_dict()}
+    result.warnings = training_warnings(ds, split, trained.budget, _THRESHOLDS)
+    path = out or default_out(ds.name, f"{genome.text()}-exit{exit_after}-s{seed}")
     result.artifact_path = save_adaptive(result.model, path, result.to_json(), force)
     return result
 
 
-def _validation_split(ds, n_val_subjects: int, seed: int):
-    """The held-out subjects the operating modes are chosen on: adapt cannot work without them."""
-    if n_val_subjects < 1:
+_THRESHOLDS = "choosing the operating modes' thresholds"
+
+
+def _validation_split(ds, n_val_subjects: int | None, seed: int):
+    """The held-out subjects the operating modes are chosen on (None: the dataset's default number): adapt
+    cannot work without them."""
+    if n_val_subjects is not None and n_val_subjects < 1:
         raise ConfigError(
             f"--val-subjects {n_val_subjects}: adapt chooses its operating modes on held-out validation "
             "subjects, so at least 1 is needed"
@@ -364,7 +377,7 @@ def adapt_cascade(
     little: Artifact,
     big: Artifact,
     *,
-    n_val_subjects: int = DEFAULT_VAL_SUBJECTS,
+    n_val_subjects: int | None = None,
     policy: str = DEFAULT_POLICY,
     n_modes: int = DEFAULT_MODES,
     targets: tuple[str, ...] = DEFAULT_TARGETS,
@@ -388,5 +401,7 @@ def adapt_cascade(
     check_trained_on(big, ds, split, f"big network '{big.genome}'")
     model = AdaptiveModel("cascade", little, _placeholder(policy), big, rescale)
     result = evaluate_adaptive(model, ds, split, policy=policy, n_modes=n_modes, targets=targets)
+    result.warnings = validation_warnings(ds, [split], _THRESHOLDS)
+    path = out or default_out(ds.name, f"{little.genome}--{big.genome}")
     result.artifact_path = save_adaptive(result.model, path, result.to_json(), force)
     return result

@@ -18,6 +18,7 @@ from harx.adapt.pipeline import AdaptResult
 from harx.cost import DEFAULT_TARGET, estimate
 from harx.objectives import nondominated
 from harx.pareto.front import Front
+from harx.pareto.plot import plain_log_ticks
 from harx.paths import write_atomic
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
@@ -30,7 +31,7 @@ def figure(results: list[AdaptResult], target: str = DEFAULT_TARGET, static: Fro
     (a front over accuracy and energy on ``target``) in grey."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 5.0), dpi=130)
+    fig = Figure(figsize=(7.5, 5.6), dpi=130, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     for k, r in enumerate(results):
         color = COLORS[k % len(COLORS)]
@@ -89,12 +90,13 @@ def figure(results: list[AdaptResult], target: str = DEFAULT_TARGET, static: Fro
             label=f"static front: run {static.run_id} ({static.score_source})",
         )
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel(f"average energy per inference on {target} (µJ)")
     ax.set_ylabel("accuracy on the test subjects (%)")
     ax.set_title(f"operating modes on {results[0].dataset}" if results else "operating modes")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    # below the axes: inside them it covered modes (the cheapest mode sits low, at either side)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=7)
     return fig
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harx.data import DEFAULT_VAL_SUBJECTS
 from harx.deploy.pipeline import candidate_artifact
 from harx.errors import ConfigError
 from harx.models.genome import Genome, parse_genome
@@ -17,13 +16,13 @@ from harx.train.config import TrainConfig
 @dataclass(frozen=True)
 class ExitSource:
     """An early exit's network: its genome and dataset, the training settings it was trained with (empty:
-    the defaults), its seed and the validation subjects to hold out."""
+    the defaults), its seed and the validation subjects to hold out (None: the dataset's default)."""
 
     genome: Genome
     dataset: str
     training: dict
     seed: int
-    val_subjects: int
+    val_subjects: int | None
 
 
 def early_exit_source(
@@ -38,23 +37,28 @@ def early_exit_source(
     if genome is not None:
         if dataset is None:
             raise ConfigError("--genome needs --dataset")
-        return ExitSource(parse_genome(genome), dataset, {}, 0, DEFAULT_VAL_SUBJECTS)
+        return ExitSource(parse_genome(genome), dataset, {}, 0, None)
     if dataset is not None:
         raise ConfigError("--dataset goes with --genome (a candidate or artifact names its own)")
     if artifact is not None:
         art = load(artifact)
         seed = int(art.train_config.get("seed", 0))
-        return ExitSource(parse_genome(art.genome), art.dataset, art.train_config, seed, DEFAULT_VAL_SUBJECTS)
+        return ExitSource(parse_genome(art.genome), art.dataset, art.train_config, seed, None)
     if candidate is None:
         raise ConfigError("give a candidate, an artifact or a genome")
     from harx.pareto import open_store
 
     with open_store(store_path) as st:
         rec = st.get_candidate(candidate)
+        runs = st.runs_of(candidate) if rec.stage == "proxy" else []
     tc = rec.train_config
-    training = tc.get("training", {}) if rec.stage == "refine" else {}
+    training = tc.get("training", {})
+    if runs:
+        # a proxy candidate's own budget only ranks genomes: the full one is its search's refine training
+        # (batch size and all), what the search would have retrained it with
+        training = runs[0].recipe.get("refine", {}).get("training", training)
     # the exit is retrained, so a candidate refined on every training subject (0) can still hold some out
-    val = int(tc.get("val_subjects", DEFAULT_VAL_SUBJECTS)) or DEFAULT_VAL_SUBJECTS
+    val = int(tc.get("val_subjects", 0)) or None
     return ExitSource(parse_genome(rec.genome), rec.dataset, training, 0, val)
 
 
@@ -75,14 +79,18 @@ def cascade_artifacts(
     return load(candidate_artifact(store_path, little)), load(candidate_artifact(store_path, big))
 
 
-def training_config(training: dict, epochs: int | None = None, qat_epochs: int | None = None) -> TrainConfig:
+def training_config(
+    training: dict,
+    epochs: int | None = None,
+    qat_epochs: int | None = None,
+    batch_size: int | None = None,
+) -> TrainConfig:
     """A source's training settings (keys that are not training settings dropped: the seed, and the thread
-    count older artifacts recorded) with the epoch counts overridden where given."""
+    count older artifacts recorded) with the epoch counts and batch size overridden where given."""
     d = {k: v for k, v in training.items() if k in TrainConfig.__dataclass_fields__}
-    if epochs is not None:
-        d["epochs_float"] = epochs
-    if qat_epochs is not None:
-        d["epochs_qat"] = qat_epochs
+    for key, value in (("epochs_float", epochs), ("epochs_qat", qat_epochs), ("batch_size", batch_size)):
+        if value is not None:
+            d[key] = value
     return TrainConfig.from_dict(d, "training settings")
 
 

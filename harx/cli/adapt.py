@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from harx.cli.common import epoch_progress, err, out, print_json, print_table
+from harx.cli.common import epoch_progress, err, out, print_json, print_table, print_warnings
 from harx.cli.tables import modes_table
 from harx.cost import DEFAULT_TARGET
 from harx.data.splits import DEFAULT_VAL_SUBJECTS
@@ -36,6 +36,9 @@ def command(
     ),
     epochs: int = typer.Option(None, "--epochs", help="Float epochs (default: the source's or 40)."),
     qat_epochs: int = typer.Option(None, "--qat-epochs", help="QAT epochs (default: the source's or 25)."),
+    batch_size: int = typer.Option(
+        None, "--batch-size", min=1, help="Windows per optimizer step (default: the source's or 64)."
+    ),
     seed: int = typer.Option(
         None,
         "--seed",
@@ -44,7 +47,8 @@ def command(
     val_subjects: int = typer.Option(
         None,
         "--val-subjects",
-        help=f"Validation subjects (default: the candidate's, else {DEFAULT_VAL_SUBJECTS}).",
+        help="Validation subjects (default: the candidate's, else a fifth of the training subjects, "
+        f"1 to {DEFAULT_VAL_SUBJECTS}).",
     ),
     threads: int = typer.Option(2, "--threads", help="torch CPU threads."),
     out_dir: Path = typer.Option(
@@ -97,8 +101,7 @@ def command(
         if exit_after is not None:
             raise ConfigError("--exit-after is for an early exit, not a cascade")
         little_art, big_art = cascade_artifacts(store_path, little, big, little_artifact, big_artifact)
-        n_val = DEFAULT_VAL_SUBJECTS if val_subjects is None else val_subjects
-        result = adapt.adapt_cascade(little_art, big_art, n_val_subjects=n_val, **common)
+        result = adapt.adapt_cascade(little_art, big_art, n_val_subjects=val_subjects, **common)
     else:
         if exit_after is None:
             raise ConfigError(f"{given[0]} needs --exit-after K (the exit follows the first K conv blocks)")
@@ -108,7 +111,7 @@ def command(
                 src.genome,
                 src.dataset,
                 exit_after,
-                training_config(src.training, epochs, qat_epochs),
+                training_config(src.training, epochs, qat_epochs, batch_size),
                 seed=src.seed if seed is None else seed,
                 n_val_subjects=src.val_subjects if val_subjects is None else val_subjects,
                 exit_w_bits=exit_bits,
@@ -123,8 +126,9 @@ def command(
         try:
             static = static_front(store_path, run_id, target)
         except StoreError as exc:
-            err.print(f"note: the plot shows no static front ({exc})", highlight=False)
+            err.print(f"note: the plot shows no static front ({exc})", highlight=False, soft_wrap=True)
         plot_png([result], plot, target, static)
+    print_warnings(result.warnings)
     if as_json:
         print_json(result.to_json(target))
     else:
@@ -137,20 +141,32 @@ def render(r, target: str, plot: Path | None, static) -> None:
         f"[bold]{r.description}[/] ({r.kind}) on {r.dataset}: thresholds from {r.val_windows} validation windows "
         f"(subjects {', '.join(map(str, r.val_subjects))}), scores on {r.test_windows} test windows",
         highlight=False,
+        soft_wrap=True,
     )
+    if r.training:
+        e = r.training["effective"]
+        out.print(
+            f"trained on {e['train_windows']:,} windows: batch size {e['batch_size']}, {e['epochs_float']}+"
+            f"{e['epochs_qat']} epochs at most ({e['steps_float']:,}+{e['steps_qat']:,} optimizer steps)"
+            + (" (adjusted to the data)" if e["adjusted"] else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
     print_table(modes_table(r, target))
     single = r.costs[target].single
     out.print(
         f"single network: {single.macs:,} MACs, {single.energy_uj:.3f} µJ on {target}; modes span "
         f"{r.macs_span():.2f}x in average MACs; {len(r.modes)} modes",
         highlight=False,
+        soft_wrap=True,
     )
     for name, p in (("chosen on validation", r.within), ("oracle on test", r.oracle)):
         out.print(
             f"within {p.points} points of the full network ({name}): mode {p.index}, test accuracy "
             f"{100 * p.mode.test.accuracy:.2f}% vs {100 * r.full.test.accuracy:.2f}%, "
-            f"{100 * r.saving(p):.1f}% fewer MACs than the single network",
+            f"{_saving_text(r.saving(p))} than the single network",
             highlight=False,
+            soft_wrap=True,
         )
     for mem in r.memory.values():
         out.print(
@@ -158,12 +174,19 @@ def render(r, target: str, plot: Path | None, static) -> None:
             f"+{mem.extra_bytes:,} B ({mem.extra_percent:.1f}% of the single network's "
             f"{mem.single_ro_bytes + mem.single_ram_bytes:,} B)",
             highlight=False,
+            soft_wrap=True,
         )
     if plot is not None:
         out.print(f"plot: {plot}" + ("" if static is not None else " (no static front)"))
     out.print(
-        f"adaptive model: {r.artifact_path}; deploy it with `harx deploy --artifact {r.artifact_path} ...`"
+        f"adaptive model: {r.artifact_path}; deploy it with `harx deploy --artifact {r.artifact_path} ...`",
+        soft_wrap=True,
     )
+
+
+def _saving_text(saving: float) -> str:
+    """'12.3% fewer MACs', or '0.1% more MACs' for a mode that costs more than the single network."""
+    return f"{100 * abs(saving):.1f}% {'fewer' if saving >= 0 else 'more'} MACs"
 
 
 def register(app: typer.Typer) -> None:

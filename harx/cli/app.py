@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
 
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        # without standalone mode click returns a command's typer.Exit(code) instead of exiting with it
+        rc = app(args=argv, standalone_mode=False)
     except HarxError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -75,3 +76,5 @@ def main(argv: list[str] | None = None) -> None:
     except TyperException as exc:  # usage errors: unknown command or option, bad value
         exc.show()
         sys.exit(exc.exit_code)
+    if isinstance(rc, int) and rc:  # `harx pareto compare` on a regression, `harx deploy` not bit-exact
+        sys.exit(rc)

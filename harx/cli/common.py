@@ -45,6 +45,12 @@ def print_table(table, console: Console = out) -> None:
         console.width = saved
 
 
+def print_warnings(warnings: list[str]) -> None:
+    """Each warning as one line on stderr (a CI log keeps it whole); `--json` output also lists them."""
+    for w in warnings:
+        err.print(f"warning: {w}", highlight=False, soft_wrap=True, markup=False)
+
+
 def print_json(obj) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 

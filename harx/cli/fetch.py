@@ -69,7 +69,7 @@ def _show_result(result: FetchResult, as_json: bool) -> None:
     _out.print(f"  source  {result.source_kind}: {result.source}", highlight=False)
     _out.print(f"  sha256  {result.archive_sha256} ({verified})", highlight=False)
     if result.matched_archive:
-        _out.print(f"  matched {result.matched_archive}", highlight=False)
+        _out.print(f"  archive {result.matched_archive}", highlight=False, soft_wrap=True)
     table = Table(show_edge=False)
     table.add_column("class")
     for split in result.split_sizes:

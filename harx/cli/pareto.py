@@ -9,6 +9,8 @@ import typer
 
 from harx.cli.common import out, print_table
 from harx.cli.tables import (
+    comparison_lines,
+    comparison_table,
     confusion_table,
     cost_summary,
     cost_table,
@@ -19,6 +21,7 @@ from harx.cli.tables import (
     metrics_lines,
     stored_cost,
 )
+from harx.data.registry import is_builtin
 from harx.errors import ConfigError
 from harx.pareto import (
     DEFAULT_AXES,
@@ -32,7 +35,10 @@ from harx.pareto import (
     plot_html,
     plot_png,
 )
+from harx.pareto.compare import ACC_TOLERANCE_POINTS, COST_TOLERANCE, HV_TOLERANCE, compare, load_side
 from harx.pareto.front import read_front
+from harx.pareto.objectives import parse_ref
+from harx.pareto.plot import default_plot_path
 from harx.paths import check_output, write_atomic
 
 _STORE_HELP = "Candidate store file (default: $HARX_HOME/store.sqlite)."
@@ -81,7 +87,10 @@ def plot_command(
     ),
     store: Path = typer.Option(None, "--store", help=_STORE_HELP),
     paths: list[Path] = typer.Option(
-        [Path("front.png")], "--out", "-o", help="Output file, .png or .html; repeat for both."
+        None,
+        "--out",
+        "-o",
+        help="Output file, .png or .html; repeat for both (default: $HARX_HOME/plots/<dataset>-run<ID>.png).",
     ),
     target: str = typer.Option(
         None, "--target", "-t", help="Target of the cost axes (default: the runs' search target)."
@@ -92,18 +101,27 @@ def plot_command(
     reference: Path = typer.Option(
         None,
         "--reference",
-        help="Published figures to draw beside the fronts (default: Daghero et al. 2022).",
+        help="Published figures to draw beside the fronts (default: Daghero et al. 2022's ranges for a "
+        "built-in dataset, none for your own).",
     ),
     no_reference: bool = typer.Option(False, "--no-reference", help="Draw no published figures."),
 ) -> None:
-    """Fronts of accuracy against flash, latency and energy (log axes) as PNG and/or self-contained HTML."""
-    for path in paths:
+    """Fronts of accuracy against flash, latency and energy (log axes) as PNG and/or self-contained HTML.
+
+    The axes span the measured points; published ranges are drawn inside them, never widen them."""
+    for path in paths or ():
         if path.suffix.lower() not in (".png", ".html"):
             raise ConfigError(f"--out: {path}: the file name must end in .png or .html")
         check_output(path, flag="--out")
-    ref = None if no_reference else load_reference(reference)
+    ref = None if no_reference or reference is None else load_reference(reference)
     with open_store(store) as s:
         panel_list = panels(s, run, target, metric, tuple(a.strip() for a in axes.split(",")), stage)
+    dataset = panel_list[0].fronts[0].dataset
+    if reference is None and not no_reference and is_builtin(dataset):
+        ref = load_reference()
+    if not paths:
+        paths = [default_plot_path(panel_list)]
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
         written = (plot_png if path.suffix.lower() == ".png" else plot_html)(panel_list, path, ref)
         typer.echo(f"wrote {written}")
@@ -132,6 +150,10 @@ def show_command(
         f"artifact {r.artifact_path or '–'}",
         highlight=False,
     )
+    if r.train_config:
+        out.print(
+            f"training config: {json.dumps(r.train_config, sort_keys=True)}", highlight=False, soft_wrap=True
+        )
     out.print("metrics:\n" + ("\n".join(metrics_lines(d)) or "  none stored"), highlight=False)
     for t, c in sorted(r.costs.items()):
         out.print(f"stored cost on {t}: {stored_cost(c)}", highlight=False)
@@ -178,6 +200,72 @@ def export_command(
         typer.echo(f"wrote {write_atomic(path, text)}")
 
 
+def compare_command(
+    baseline: str = typer.Option(
+        ..., "--baseline", help="A saved front (`harx pareto export -f json -o FILE`) or a run id in --store."
+    ),
+    new: str = typer.Option(
+        None, "--new", help="A saved front or a run id in --store (default: the newest run)."
+    ),
+    store: Path = _STORE,
+    objectives: str | None = typer.Option(
+        None, "--objectives", help="For a run-id baseline: as in `pareto list` (default: the run's)."
+    ),
+    target: str = typer.Option(None, "--target", "-t", help="For a run-id baseline: the cost target."),
+    stage: str = typer.Option(None, "--stage", help="For a run-id baseline: proxy or refine."),
+    hv_tolerance: float = typer.Option(
+        HV_TOLERANCE, "--hv-tolerance", help="Relative hypervolume loss allowed (0.01 = 1%)."
+    ),
+    acc_tolerance: float = typer.Option(
+        ACC_TOLERANCE_POINTS, "--acc-tolerance", help="Score points a matched point may lose."
+    ),
+    cost_tolerance: float = typer.Option(
+        COST_TOLERANCE, "--cost-tolerance", help="Relative cost a matched point may add."
+    ),
+    point: list[int] = typer.Option(
+        None, "--point", help="A baseline candidate id the new front must match (repeatable)."
+    ),
+    budget: str = typer.Option(
+        None, "--at", help="Cost caps whose best score must not fall, e.g. flash=8192 (stored units)."
+    ),
+    ref: str = _REF,
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> None:
+    """Compare a new front with a baseline (a saved front or a run): where it is above or below, and its
+    hypervolume at a shared reference. Exit codes: 0 no regression, 1 regression beyond the tolerances,
+    4 incomparable fronts or a bad option, 5 store errors."""
+    base, base_label = load_side(baseline, store, objectives=objectives, target=target, stage=stage)
+    other, other_label = load_side(new, store, like=base)
+    result = compare(
+        base,
+        other,
+        hv_tolerance=hv_tolerance,
+        acc_tolerance=acc_tolerance,
+        cost_tolerance=cost_tolerance,
+        points=tuple(point or ()),
+        budgets=_budgets(budget, base),
+        ref=parse_ref(ref, base.objectives) if ref else None,
+        labels=(base_label, other_label),
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        print_table(comparison_table(result))
+        for line in comparison_lines(result):
+            out.print(line, highlight=False, soft_wrap=True, markup=False)
+    if result.regressed:
+        raise typer.Exit(1)
+
+
+def _budgets(text: str | None, front) -> dict[str, float] | None:
+    if not text:
+        return None
+    try:
+        return parse_ref(text, front.objectives)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("--ref", "--at", 1)) from None
+
+
 def register(app: typer.Typer) -> None:
     pareto = typer.Typer(
         help="Pareto fronts of stored runs: list, plot, show one candidate, export tables.",
@@ -187,4 +275,5 @@ def register(app: typer.Typer) -> None:
     pareto.command("plot")(plot_command)
     pareto.command("show")(show_command)
     pareto.command("export")(export_command)
+    pareto.command("compare")(compare_command)
     app.add_typer(pareto, name="pareto")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from harx.cli.common import epoch_progress, out, print_json, read_genome
+from harx.cli.common import epoch_progress, out, print_json, print_warnings, read_genome
 from harx.cost import TARGETS
 from harx.data.splits import DEFAULT_VAL_SUBJECTS
 from harx.train import Execution, TrainConfig
@@ -25,12 +25,19 @@ def command(
     qat_epochs: int = typer.Option(
         _DEFAULT.epochs_qat, "--qat-epochs", help="Maximum QAT fine-tuning epochs."
     ),
+    batch_size: int = typer.Option(
+        _DEFAULT.batch_size,
+        "--batch-size",
+        min=1,
+        help="Windows per optimizer step (a small training set gets less: docs/quantize.md#training-budget).",
+    ),
     backend: str = typer.Option("torch", "--backend", help="Fake-quant backend: torch or qtorch."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights, shuffling and the validation subjects."),
     val_subjects: int = typer.Option(
-        DEFAULT_VAL_SUBJECTS,
+        None,
         "--val-subjects",
-        help="Training subjects held out for early stopping (0: train on all of them, fixed epochs).",
+        help="Training subjects held out for early stopping (0: train on all of them, fixed epochs; "
+        f"default: a fifth of the training subjects, 1 to {DEFAULT_VAL_SUBJECTS}).",
     ),
     target: list[str] = typer.Option(list(TARGETS), "--target", "-t", help="Cost targets (repeatable)."),
     threads: int = typer.Option(2, "--threads", help="torch CPU threads."),
@@ -40,16 +47,18 @@ def command(
     """Train, quantize (QAT), export and score one genome; write its integer-model artifact.
 
     The reported integer accuracy is the numpy integer golden model's on the dataset's test subjects;
-    validation subjects (for early stopping) come from the training subjects.
+    validation subjects (for early stopping) come from the training subjects. A training set smaller than
+    4 batches trains with a smaller batch and more epochs (said on stderr as a warning).
     """
     from harx.evaluate import quantize  # torch loads only for commands that train
 
     g = read_genome(genome, genome_file)
-    cfg = TrainConfig(epochs_float=epochs, epochs_qat=qat_epochs, backend=backend)
+    cfg = TrainConfig(epochs_float=epochs, epochs_qat=qat_epochs, batch_size=batch_size, backend=backend)
     with epoch_progress(not as_json, g.text()) as on_epoch:
         result = quantize(
             g, dataset, cfg, seed, val_subjects, tuple(target), out_dir, on_epoch, Execution(threads=threads)
         )
+    print_warnings(result.warnings)
     if as_json:
         print_json(result.to_json())
     else:
@@ -66,9 +75,18 @@ def render(r) -> None:
     for name, s in (("float", ev.float_test), ("fake-quant", ev.fq_test), ("integer", ev.int_test)):
         t.add_row(name, f"{100 * s.accuracy:.2f}%", f"{100 * s.macro_f1:.2f}%")
     out.print(t)
+    b = r.budget
+    out.print(
+        f"trained on {b.n_train:,} windows: batch size {b.effective.batch_size}, {b.effective.epochs_float}+"
+        f"{b.effective.epochs_qat} epochs at most ({b.steps_float:,}+{b.steps_qat:,} optimizer steps)"
+        + (" (adjusted to the data)" if b.changed else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
     out.print(
         f"params {ev.params:,}  MACs {ev.macs:,}  weights {ev.weight_bytes:,} B packed  "
-        f"peak activations {ev.peak_activation_bytes:,} B  trained in {ev.train_seconds:.1f} s"
+        f"peak activations {ev.peak_activation_bytes:,} B  trained in {ev.train_seconds:.1f} s",
+        soft_wrap=True,
     )
     c = Table(title="cost")
     for col in ("target", "flash B", "RAM B", "latency cycles", "latency ms", "energy uJ", "fits"):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from harx.cli.common import StopOnCtrlC, err, exit_interrupted, out, print_json, print_table
+from harx.cli.common import StopOnCtrlC, err, exit_interrupted, out, print_json, print_table, print_warnings
 from harx.cli.progress import search_progress
-from harx.errors import ConfigError
+from harx.cli.tables import front_summary, front_table
+from harx.errors import ConfigError, StoreError
 from harx.paths import default_store_path
 
 
@@ -28,6 +28,9 @@ def command(
     threads: int = typer.Option(2, "--threads", help="torch threads for the local executor."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto (cuda when torch sees a GPU)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run id and the final front as JSON."),
+    print_recipe: bool = typer.Option(
+        False, "--print-recipe", help="Print the recipe (with the overrides) as YAML and exit; nothing runs."
+    ),
 ) -> None:
     """Search for Pareto-optimal quantized CNNs: accuracy against memory, latency and energy.
 
@@ -39,10 +42,23 @@ def command(
     from harx.search import load_recipe, resume_executor
     from harx.search import resume as resume_search
     from harx.search import run as run_search
-    from harx.search.recipe import default_recipe
+    from harx.search.recipe import default_recipe, recipe_yaml
     from harx.store import Store
     from harx.train import Execution
 
+    if print_recipe:
+        if resume is not None:
+            raise ConfigError("--print-recipe prints a recipe of --recipe or --dataset, not of --resume")
+        rec = load_recipe(recipe) if recipe is not None else default_recipe(dataset) if dataset else None
+        if rec is None:
+            raise ConfigError("--print-recipe needs --recipe FILE or --dataset NAME")
+        rec = rec.with_overrides(
+            generations=generations, population=population, executor=executor, scheduler=scheduler
+        )
+        typer.echo(
+            f"# {rec.source}; save and edit, then: harx search --recipe FILE\n" + recipe_yaml(rec), nl=False
+        )
+        return
     if resume is not None:
         if recipe or dataset:
             raise ConfigError(
@@ -65,7 +81,9 @@ def command(
 
         def on_event(e) -> None:
             stop.check()
-            if show is not None:
+            if e.kind == "warning":
+                print_warnings([e.detail])
+            elif show is not None:
                 show(e)
 
         try:
@@ -94,57 +112,26 @@ def command(
     if as_json:
         print_json(result.to_json())
     else:
-        render(result)
+        render(result, store)
 
 
-def render(r) -> None:
-    if r.front:
-        stage = "selected on validation folds, refined: test subjects, mean ± sd (ddof=1) over seeds"
+def render(r, store) -> None:
+    """The run's front as `harx pareto list` prints it, and this call's counts."""
+    from harx.pareto import load_front
+
+    try:
+        front = load_front(store, r.run_id)
+    except StoreError as exc:
+        out.print(f"no front: {exc}", highlight=False, soft_wrap=True)
     else:
-        stage = "proxy (validation folds)"
-    t = Table(title=f"run {r.run_id}: Pareto front, {stage}, costs on {r.target}")
-    cols = (
-        "id",
-        "genome",
-        "val acc",
-        "test acc",
-        "95% CI",
-        "macro-F1",
-        "flash B",
-        "RAM B",
-        "latency ms",
-        "energy uJ",
-    )
-    for col in cols:
-        t.add_column(col, justify="left" if col == "genome" else "right", no_wrap=col == "genome")
-    chosen = {c.genome: c for c in r.selected}
-    for c in r.front or r.proxy_front:
-        cost, m = c.costs[r.target], c.metrics
-        val = chosen[c.genome].metrics if c.genome in chosen else m
-        if "test_acc_mean" in m:
-            lo, hi = m.get("test_acc_ci95") or (float("nan"), float("nan"))
-            test = f"{100 * m['test_acc_mean']:.2f} ± {100 * m['test_acc_std']:.2f}"
-            ci, f1 = f"{100 * lo:.1f}–{100 * hi:.1f}", f"{100 * m['test_f1_mean']:.2f}"
-        else:
-            test, ci, f1 = "–", "–", f"{100 * m['val_f1']:.2f}"
-        t.add_row(
-            str(c.id),
-            c.genome,
-            f"{100 * val['val_acc']:.2f}",
-            test,
-            ci,
-            f1,
-            f"{cost['flash_bytes']:,}",
-            f"{cost['ram_bytes']:,}",
-            f"{cost['latency_ms']:.3f}",
-            f"{cost['energy_uj']:.2f}",
-        )
-    print_table(t)
+        print_table(front_table(front, include_dominated=False))
+        out.print(front_summary(front), highlight=False, soft_wrap=True)
     s = r.stats
     out.print(
         f"{s.n_candidates} candidates ({s.cache_hits} cache hits, {s.n_infeasible} infeasible, "
         f"{s.n_failed} failed); this call trained {r.trained_now}, served {r.served_now} from the store and "
         f"reused {r.float_cache_hits} float stages in {r.wall_seconds / 60:.1f} min; store {r.store_path}",
+        highlight=False,
         soft_wrap=True,
     )
 

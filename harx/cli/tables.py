@@ -6,6 +6,7 @@ from rich.table import Table
 
 from harx.cost import Cost
 from harx.pareto import CandidateDetail, Front
+from harx.pareto.compare import Comparison
 
 
 def cost_table(cost: Cost) -> Table:
@@ -88,7 +89,8 @@ def front_table(front: Front, include_dominated: bool) -> Table:
         table.add_column("front")
     for p in front.points + (front.dominated if include_dominated else ()):
         c = p.costs.get(front.target)
-        std = f" ± {100 * p.acc_std:.2f}" if p.acc_std is not None else ""
+        # one seed or fold has no spread to show
+        std = f" ± {100 * p.acc_std:.2f}" if p.acc_std is not None and p.n_repeats > 1 else ""
         row = [
             str(p.candidate_id),
             p.genome,
@@ -137,8 +139,14 @@ def layers_table(d: CandidateDetail) -> Table:
 
 def confusion_table(d: CandidateDetail) -> Table:
     names = [s.name for s in d.class_scores]
+    seeds = (
+        f", summed over {d.confusion_seeds} seeds (each scores every test window)"
+        if d.confusion_seeds > 1
+        else ""
+    )
     table = Table(
-        title="confusion matrix on the test subjects (rows: true, columns: predicted)", title_justify="left"
+        title=f"confusion matrix on the test subjects{seeds} (rows: true, columns: predicted)",
+        title_justify="left",
     )
     table.add_column("true \\ predicted")
     for name in names:
@@ -157,6 +165,10 @@ def confusion_table(d: CandidateDetail) -> Table:
 
 
 def history_table(d: CandidateDetail) -> Table:
+    """Every epoch with its validation scores; without validation subjects (fixed epochs, last weights
+    kept) one row per phase, as a column of '–' says nothing."""
+    if not d.validated:
+        return _phase_table(d)
     table = Table(title="training curve (first seed)", title_justify="left")
     for col in ("phase", "epoch", "loss", "val acc", "val F1", "s"):
         table.add_column(col, justify="left" if col == "phase" else "right")
@@ -168,6 +180,29 @@ def history_table(d: CandidateDetail) -> Table:
             _fmt(h.get("val_acc"), ".4f"),
             _fmt(h.get("val_f1"), ".4f"),
             _fmt(h.get("seconds"), ".1f"),
+        )
+    return table
+
+
+def _phase_table(d: CandidateDetail) -> Table:
+    table = Table(
+        title="training, first seed (no validation: fixed epochs)",
+        title_justify="left",
+    )
+    for col in ("phase", "epochs", "first loss", "last loss", "lowest loss", "s"):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    phases: dict[str, list[dict]] = {}
+    for h in d.history:
+        phases.setdefault(str(h.get("phase", "")), []).append(h)
+    for phase, rows in phases.items():
+        losses = [h["loss"] for h in rows if isinstance(h.get("loss"), int | float)]
+        table.add_row(
+            phase,
+            str(len(rows)),
+            _fmt(losses[0] if losses else None, ".4f"),
+            _fmt(losses[-1] if losses else None, ".4f"),
+            _fmt(min(losses) if losses else None, ".4f"),
+            _fmt(sum(h.get("seconds") or 0.0 for h in rows), ".1f"),
         )
     return table
 
@@ -230,3 +265,67 @@ def modes_table(r, target: str) -> Table:
             "*" if f else "",
         )
     return t
+
+
+def _objective_cells(front: Front, values: tuple[float, ...]) -> list[str]:
+    return [
+        f"{o.display(v):.2f}" if o.maximize else f"{o.display(v):.4g}"
+        for o, v in zip(front.objectives, values, strict=True)
+    ]
+
+
+def comparison_table(c: Comparison) -> Table:
+    """Each baseline front point, whether the new front is above, level or below it, and what matches it."""
+    b = c.baseline
+    units = [f"{o.name} {o.display_unit}" for o in b.objectives]
+    table = Table(
+        title=f"new front ({c.labels[1]}) against the baseline ({c.labels[0]}): "
+        f"{b.stage} fronts on {b.target}",
+        title_justify="left",
+    )
+    for col in ("baseline id", "genome", *units, "new front", "new id", "new genome", "score change"):
+        table.add_column(
+            col, no_wrap=col in ("genome", "new genome"), justify="left" if "genome" in col else "right"
+        )
+    for m in c.matches:
+        shown = m.match or m.nearest
+        change = "–" if m.score_change_points is None else f"{m.score_change_points:+.2f} points"
+        table.add_row(
+            str(m.baseline.candidate_id),
+            m.baseline.genome,
+            *_objective_cells(b, m.baseline.values),
+            m.status,
+            "–" if shown is None else str(shown.candidate_id),
+            "–" if shown is None else shown.genome,
+            change,
+        )
+    return table
+
+
+def _percent(value: float | None) -> str:
+    return "none" if value is None else f"{100 * value:.2f}%"
+
+
+def comparison_lines(c: Comparison) -> list[str]:
+    """The verdict: hypervolumes, new points above the baseline front, budgets, regression reasons."""
+    ref = ", ".join(f"{o.name}={r:.6g}" for o, r in zip(c.baseline.objectives, c.reference, strict=True))
+    counts = {s: sum(m.status == s for m in c.matches) for s in ("above", "level", "below")}
+    lines = [
+        f"hypervolume: baseline {c.baseline_hypervolume:.6g}, new {c.new_hypervolume:.6g} "
+        f"({100 * c.hv_change:+.2f}%) at the shared reference {ref}",
+        f"baseline points: {counts['above']} above, {counts['level']} level, {counts['below']} below "
+        f"(level: within {c.acc_tolerance:g} points and {100 * c.cost_tolerance:g}% of each cost)",
+    ]
+    if c.new_above:
+        ids = ", ".join(f"#{p.candidate_id}" for p in c.new_above)
+        lines.append(f"new points beyond the baseline front: {ids}")
+    for bc in c.budgets:
+        lines.append(
+            f"best score at {bc.cost} <= {bc.budget:g}: baseline {_percent(bc.baseline_best)}, "
+            f"new {_percent(bc.new_best)}"
+        )
+    if c.regressed:
+        lines += [f"REGRESSION: {r}" for r in c.reasons]
+    else:
+        lines.append(f"no regression (hypervolume tolerance {100 * c.hv_tolerance:g}%)")
+    return lines

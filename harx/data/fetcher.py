@@ -18,8 +18,9 @@ from harx import __version__
 from harx.data import cache, registry
 from harx.data.archive import download, find_in_mirror, sha256_file, unpacked_limit
 from harx.data.cache import WindowedData
-from harx.data.imports import read_import
+from harx.data.imports import DEFAULT_TEST_RULE, read_import
 from harx.data.registry import DatasetSpec
+from harx.data.splits import subject_warnings
 from harx.data.uci import parse_uci_hapt, parse_uci_har
 from harx.data.unimib import parse_unimib
 from harx.data.wisdm import parse_wisdm
@@ -309,7 +310,21 @@ def import_dataset(
         entry, meta = _write(home, name, staging, data, source, f"user import of {path.name}")
     finally:
         cache.remove_staging(staging)
-    return _summary(data, name, entry, meta, time.perf_counter() - started, [])
+    return _summary(data, name, entry, meta, time.perf_counter() - started, _import_warnings(data, name))
+
+
+def _import_warnings(data, name: str) -> list[str]:
+    """What an import should tell: test subjects chosen by the default rule (an official split would be
+    mixed), and subject ids that make subject-held-out validation random."""
+    warnings = subject_warnings(data, name)
+    if data.report.get("test_subjects_from") == DEFAULT_TEST_RULE:
+        subjects = ", ".join(map(str, data.test_subjects))
+        warnings.append(
+            f"test subjects {subjects} are harx's default choice (every 4th subject); if the recordings come "
+            "with an official train/test split, import again with --test-subjects or a 'split' column "
+            "(docs/import-format.md#official-splits)"
+        )
+    return warnings
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ from harx.data.windowing import cut_windows, runs, segment_window_starts
 from harx.errors import DataError
 
 MIN_SUBJECTS = 3  # one each for train, validation and test
-CSV_RESERVED = ("subject", "label", "session", "timestamp")
+CSV_RESERVED = ("subject", "label", "session", "timestamp", "split")
+SPLITS = ("train", "test")  # the values of an official split, per window (npz) or per row (csv)
+DEFAULT_TEST_RULE = "default: every 4th subject"
 # A timestamp step longer than this many sample periods is a gap that ends a segment.
 CSV_MAX_GAP_PERIODS = 1.5
 # Windows are stored as float32: a larger magnitude would become infinity.
@@ -37,6 +39,38 @@ def default_test_subjects(subjects: np.ndarray) -> tuple[int, ...]:
     ordered = np.unique(subjects)
     chosen = ordered[3::4] if len(ordered) >= 4 else ordered[-1:]
     return tuple(int(s) for s in chosen)
+
+
+def split_test_subjects(label: str, key: str, subject: np.ndarray, split: np.ndarray) -> tuple[int, ...]:
+    """The test subjects of an official split given per window or row (``split`` holds 'train' or 'test'):
+    harx holds out whole subjects, so each subject must be on one side."""
+    bad = sorted(set(np.unique(split).tolist()) - set(SPLITS))
+    if bad:
+        raise DataError(f"{label}: field '{key}' has {bad[0]!r}; each entry must be 'train' or 'test'")
+    test = np.unique(subject[split == "test"])
+    both = np.intersect1d(test, np.unique(subject[split == "train"]))
+    if len(both):
+        raise DataError(
+            f"{label}: field '{key}': subject {int(both[0])} has both 'train' and 'test' entries; "
+            "harx splits by subject, so give each subject one side (docs/import-format.md#official-splits)"
+        )
+    if not len(test):
+        raise DataError(f"{label}: field '{key}' marks no entry 'test'")
+    return tuple(int(s) for s in test)
+
+
+def _choose_test_subjects(
+    subject: np.ndarray,
+    given: tuple[int, ...] | None,
+    from_file: tuple[tuple[int, ...], str] | None,
+) -> tuple[tuple[int, ...], str]:
+    """The test subjects and where they come from: --test-subjects, else the file's split, else the
+    default rule."""
+    if given is not None:
+        return tuple(sorted(given)), "--test-subjects"
+    if from_file is not None:
+        return tuple(sorted(from_file[0])), from_file[1]
+    return default_test_subjects(subject), DEFAULT_TEST_RULE
 
 
 def _check_subjects(label: str, subject: np.ndarray, test_subjects: tuple[int, ...]) -> None:
@@ -233,14 +267,24 @@ def _read_npz(path: Path, test_subjects: tuple[int, ...] | None, limit_bytes: in
             if "channel_names" in npz
             else tuple(f"ch{i}" for i in range(n_channels))
         )
+        from_file = None
+        if "test_subjects" in npz and "split" in npz:
+            raise DataError(f"{label}: fields 'test_subjects' and 'split' both give the test set; keep one")
         if "test_subjects" in npz:
             stored = npz["test_subjects"]
             if stored.ndim != 1 or stored.dtype.kind not in "iu":
                 raise DataError(f"{label}: field 'test_subjects' must be a 1-D array of subject ids")
-            if test_subjects is None:
-                test_subjects = tuple(int(s) for s in stored)
+            from_file = (tuple(int(s) for s in stored), "field 'test_subjects'")
+        if "split" in npz:
+            split = npz["split"]
+            if split.shape != (n,) or split.dtype.kind != "U":
+                raise DataError(f"{label}: field 'split' must be ({n},) strings 'train' or 'test'")
+            from_file = (
+                split_test_subjects(label, "split", subject.astype(np.int64), split),
+                "field 'split'",
+            )
     subject = subject.astype(np.int64)
-    chosen = tuple(sorted(test_subjects)) if test_subjects is not None else default_test_subjects(subject)
+    chosen, chosen_by = _choose_test_subjects(subject, test_subjects, from_file)
     _check_subjects(label, subject, chosen)
     return WindowedData(
         X=np.ascontiguousarray(X, dtype=np.float32),
@@ -251,6 +295,7 @@ def _read_npz(path: Path, test_subjects: tuple[int, ...] | None, limit_bytes: in
         fs_hz=float(fs.item()),
         test_subjects=chosen,
         preprocessing={"parser": "import-npz", "window": int(X.shape[2])},
+        report={"test_subjects_from": chosen_by},
     )
 
 
@@ -283,7 +328,10 @@ def _read_csv(
     if not len(starts):
         raise DataError(f"{label}: no segment (one subject, session and label) is {window} samples long")
     win_subject = subject[starts[:, 0]]
-    chosen = tuple(sorted(test_subjects)) if test_subjects is not None else default_test_subjects(win_subject)
+    from_file = None
+    if stream.split is not None:
+        from_file = (split_test_subjects(label, "split", subject, stream.split), "column 'split'")
+    chosen, chosen_by = _choose_test_subjects(win_subject, test_subjects, from_file)
     _check_subjects(label, win_subject, chosen)
     return WindowedData(
         X=cut_windows(stream.values, starts[:, 0], window),
@@ -294,7 +342,7 @@ def _read_csv(
         fs_hz=float(fs_hz),
         test_subjects=chosen,
         preprocessing={"parser": "import-csv", "window": window, "step": step},
-        report={"samples": len(subject), "segments": len(seg_start)},
+        report={"samples": len(subject), "segments": len(seg_start), "test_subjects_from": chosen_by},
     )
 
 
@@ -307,6 +355,7 @@ class _CsvStream:
     label_names: tuple[str, ...]  # in order of first appearance
     session_code: np.ndarray  # int64, equal for rows of one session
     timestamp_s: np.ndarray | None  # float64; None without a timestamp column
+    split: np.ndarray | None  # 'train' or 'test' per row; None without a split column
     values: np.ndarray  # float64 (rows, channels)
     channel_names: tuple[str, ...]
 
@@ -328,7 +377,7 @@ def _read_csv_rows(label: str, reader) -> _CsvStream:
         )
     col = {h: i for i, h in enumerate(header)}
     numeric = [(name, col[name]) for name in channels]
-    subject, label_codes, session_codes = array("q"), array("q"), array("q")
+    subject, label_codes, session_codes, split_codes = array("q"), array("q"), array("q"), array("q")
     stamps, values = array("d"), array("d")
     label_index: dict[str, int] = {}
     session_index: dict[str, int] = {}
@@ -345,6 +394,11 @@ def _read_csv_rows(label: str, reader) -> _CsvStream:
         label_codes.append(label_index.setdefault(text, len(label_index)))
         text = row[col["session"]].strip() if "session" in col else ""
         session_codes.append(session_index.setdefault(text, len(session_index)))
+        if "split" in col:
+            text = row[col["split"]].strip()
+            if text not in SPLITS:
+                raise DataError(f"{label} line {line}: field 'split' {text!r} is not 'train' or 'test'")
+            split_codes.append(SPLITS.index(text))
         for name, i in numeric:
             values.append(_csv_number(label, line, name, row[i], FLOAT32_MAX))
         if "timestamp" in col:
@@ -357,6 +411,7 @@ def _read_csv_rows(label: str, reader) -> _CsvStream:
         label_names=tuple(label_index),
         session_code=np.frombuffer(session_codes, dtype=np.int64),
         timestamp_s=np.frombuffer(stamps, dtype=np.float64) if "timestamp" in col else None,
+        split=np.array(SPLITS)[np.frombuffer(split_codes, dtype=np.int64)] if "split" in col else None,
         values=np.frombuffer(values, dtype=np.float64).reshape(len(subject), len(channels)),
         channel_names=tuple(channels),
     )

@@ -188,3 +188,83 @@ def export(front: Front, fmt: str, include_dominated: bool = False) -> str:
     if fmt not in writers:
         raise ConfigError(f"--format: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     return writers[fmt](front, include_dominated)
+
+
+def front_from_dict(d: dict[str, Any], where: str) -> Front:
+    """The Front that ``front_dict`` (``harx pareto export --format json``) wrote: a saved front, e.g. a CI
+    baseline. ``where`` names the file in errors (one line, naming the field)."""
+    from harx.objectives import parse_objectives
+    from harx.pareto.front import TargetCost
+    from harx.store import RunRecord
+
+    def need(mapping: Any, key: str, path: str) -> Any:
+        if not isinstance(mapping, dict) or key not in mapping:
+            raise ConfigError(
+                f"{where}: field '{path}{key}' is missing (is it `harx pareto export -f json`?)"
+            )
+        return mapping[key]
+
+    try:
+        names = [need(o, "name", "objectives[].") for o in need(d, "objectives", "")]
+        try:
+            objectives = parse_objectives(names)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: field 'objectives': {exc}") from None
+        hv = need(d, "hypervolume", "")
+        ref = need(hv, "reference", "hypervolume.")
+        run = need(d, "run", "")
+        counts = need(d, "counts", "")
+        points = []
+        for i, p in enumerate(need(d, "points", "")):
+            at = f"points[{i}]."
+            values = need(p, "objectives", at)
+            fields = {k: v for k, v in p.items() if k not in ("objectives", "costs")}
+            points.append(
+                FrontPoint(
+                    **fields,
+                    values=tuple(float(need(values, o.name, f"{at}objectives.")) for o in objectives),
+                    costs={t: TargetCost(**c) for t, c in need(p, "costs", at).items()},
+                )
+            )
+        return Front(
+            store_path=str(need(d, "store", "")),
+            run=RunRecord(
+                id=int(need(run, "id", "run.")),
+                recipe={},
+                seed=0,
+                name=run.get("name"),
+                status=str(run.get("status", "")),
+            ),
+            dataset=str(need(d, "dataset", "")),
+            stage=(stage := str(need(d, "stage", ""))),
+            # a front saved before harx recorded it: refined fronts were then kept non-dominated on test scores
+            selected_on=str(d.get("selected_on") or ("test" if stage == "refine" else "validation")),
+            objectives=objectives,
+            target=str(need(d, "target", "")),
+            points=tuple(p for p in points if p.on_front),
+            dominated=tuple(p for p in points if not p.on_front),
+            reference=tuple(float(need(ref, o.name, "hypervolume.reference.")) for o in objectives),
+            reference_given=tuple(hv.get("reference_given", ())),
+            hypervolume=float(need(hv, "value", "hypervolume.")),
+            n_infeasible=int(need(counts, "infeasible", "counts.")),
+            n_failed=int(need(counts, "failed", "counts.")),
+            n_unplaced=int(need(counts, "missing_values", "counts.")),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: not a saved front ({exc})") from None
+
+
+def read_front_file(path) -> Front:
+    """A front saved with ``harx pareto export --format json -o FILE``."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the front file ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ConfigError(f"{p}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a saved front is a JSON object (`harx pareto export -f json`)")
+    return front_from_dict(data, str(p))

@@ -13,6 +13,7 @@ import html
 import io
 import math
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from harx.errors import ConfigError
 from harx.objectives import COST_AXES, Objective
 from harx.pareto.front import Front, FrontPoint, load_fronts
 from harx.pareto.reference import PUBLISHED_LABEL, Reference
-from harx.paths import write_atomic
+from harx.paths import harx_home, write_atomic
 from harx.store import Store
 
 DEFAULT_AXES = ("flash", "latency", "energy")
@@ -84,15 +85,55 @@ def _x_label(panel: Panel) -> str:
 
 def _caption(panel_list: list[Panel]) -> str:
     first = panel_list[0]
-    counts = "; ".join(
-        f"run {f.run.id}: {f.n_infeasible} infeasible and {f.n_failed} failed candidates not drawn"
+    missing = "; ".join(
+        f"run {f.run.id}: {f.n_infeasible} infeasible, {f.n_failed} failed"
         for f in first.fronts
+        if f.n_infeasible or f.n_failed
     )
-    return f"{first.fronts[0].dataset}: dominated candidates faded; {counts}"
+    drawn = f"not drawn (no score): {missing}" if missing else "every scored candidate drawn"
+    return f"{first.fronts[0].dataset}: dominated candidates faded; {drawn}"
 
 
-def _ranges(reference: Reference | None, panel: Panel) -> list:
-    return [r for r in reference.ranges if r.objective == panel.cost.name] if reference else []
+def _points_x(reference: Reference | None, panel: Panel) -> list[float]:
+    """The cost-axis positions of the measured points and of the published points of ``panel``."""
+    xs = [_xy(panel, p)[0] for front in panel.fronts for p in front.all_points]
+    return xs + [panel.cost.display(p.values[panel.cost.name]) for p in _ref_points(reference, panel)]
+
+
+def _x_range(reference: Reference | None, panel: Panel) -> tuple[float, float]:
+    """The cost axis span: the points with a margin. Published ranges never widen it (the paper's ranges
+    span four benchmarks and reach decades past one dataset's networks)."""
+    xs = _points_x(reference, panel)
+    return min(xs) / 1.3, max(xs) * 1.3
+
+
+def _ranges(reference: Reference | None, panel: Panel) -> list[tuple[float, float, object]]:
+    """The reference ranges of ``panel``'s cost as (low, high, range) in display units, clipped to the
+    axis span; a range outside it entirely is left out."""
+    if reference is None:
+        return []
+    lo_x, hi_x = _x_range(reference, panel)
+    out = []
+    for r in reference.ranges:
+        if r.objective != panel.cost.name:
+            continue
+        lo, hi = panel.cost.display(r.low), panel.cost.display(r.high)
+        if hi >= lo_x and lo <= hi_x:
+            out.append((max(lo, lo_x), min(hi, hi_x), r))
+    return out
+
+
+def plain_log_ticks(axis) -> None:
+    """Label a log axis with plain numbers ('2', '500', '0.05'), not '2×10⁰', on the ticks matplotlib
+    chose to label."""
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class Plain(LogFormatterSciNotation):
+        def __call__(self, x, pos=None):
+            return _fmt(x) if super().__call__(x, pos) else ""
+
+    axis.set_major_formatter(Plain())
+    axis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
 
 
 def _ref_points(reference: Reference | None, panel: Panel) -> list:
@@ -106,6 +147,14 @@ def _reference_for(panel_list: list[Panel], reference: Reference | None) -> Refe
     return reference.for_dataset(panel_list[0].fronts[0].dataset) if reference else None
 
 
+def default_plot_path(panel_list: list[Panel]) -> Path:
+    """Where ``harx pareto plot`` writes without ``-o``:
+    ``$HARX_HOME/plots/<dataset>-run<ID>[-<ID>...].png``."""
+    fronts = panel_list[0].fronts
+    runs = "-".join(str(f.run.id) for f in fronts)
+    return harx_home() / "plots" / f"{fronts[0].dataset}-run{runs}.png"
+
+
 # ---- PNG ----------------------------------------------------------------------------------------------
 
 
@@ -113,22 +162,21 @@ def figure(panel_list: list[Panel], reference: Reference | None = None):
     """The matplotlib Figure of ``panel_list`` (artists carry gids: ``front-run<ID>``, ``dominated-run<ID>``,
     ``reference-range-<objective>``, ``reference-points``)."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
 
     reference = _reference_for(panel_list, reference)
     fig = Figure(figsize=(5.2 * len(panel_list), 4.6), dpi=150, layout="constrained")
     axes = fig.subplots(1, len(panel_list), squeeze=False)[0]
     handles: dict[str, object] = {}
     for ax, panel in zip(axes, panel_list, strict=True):
-        for r in _ranges(reference, panel):
-            lo, hi = panel.cost.display(r.low), panel.cost.display(r.high)
+        for lo, hi, r in _ranges(reference, panel):
             band = ax.axvspan(lo, hi, color=REF_COLOR, alpha=0.08, lw=0, gid=f"reference-range-{r.objective}")
             on_axis = ax.get_xaxis_transform()  # x in data units, y in axes fractions
             ax.plot([lo, hi], [0.03, 0.03], transform=on_axis, color=REF_COLOR, lw=2, marker="|", ms=9)
+            full_lo, full_hi = panel.cost.display(r.low), panel.cost.display(r.high)
             ax.text(
                 math.sqrt(lo * hi),
                 0.05,
-                f"{reference.label}: {_fmt(lo)}–{_fmt(hi)} {panel.cost.display_unit} (published)",
+                f"{reference.label}: {_fmt(full_lo)}–{_fmt(full_hi)} {panel.cost.display_unit} (published)",
                 transform=on_axis,
                 ha="center",
                 fontsize=7,
@@ -167,7 +215,8 @@ def figure(panel_list: list[Panel], reference: Reference | None = None):
                     f"#{cid}", (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7, color=color
                 )
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _fmt(v)))
+        ax.set_xlim(*_x_range(reference, panel))
+        plain_log_ticks(ax.xaxis)
         if _ranges(reference, panel):  # room under the data for the published range bars
             lo, hi = ax.get_ylim()
             ax.set_ylim(lo - 0.12 * (hi - lo), hi)
@@ -176,7 +225,8 @@ def figure(panel_list: list[Panel], reference: Reference | None = None):
         ax.set_title(f"{panel.metric.label} vs {panel.cost.label}", fontsize=10)
         ax.grid(True, which="both", alpha=0.25)
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=2, fontsize=8)
-    fig.suptitle(_caption(panel_list), fontsize=9)
+    # about 15 characters of 9-point text per inch: wrap so that the caption is never cut at the edges
+    fig.suptitle(textwrap.fill(_caption(panel_list), int(15 * fig.get_figwidth())), fontsize=9)
     return fig
 
 
@@ -237,12 +287,9 @@ def _frame(panel: Panel, reference: Reference | None) -> _Frame:
             x, y = _xy(panel, p)
             xs.append(x)
             ys.append(y)
-    for r in _ranges(reference, panel):
-        xs += [panel.cost.display(r.low), panel.cost.display(r.high)]
     for p in _ref_points(reference, panel):
-        xs.append(panel.cost.display(p.values[panel.cost.name]))
         ys.append(panel.metric.display(p.values[panel.metric.name]))
-    x_lo, x_hi = min(xs) / 1.3, max(xs) * 1.3
+    x_lo, x_hi = _x_range(reference, panel)
     pad = max(0.5, 0.06 * (max(ys) - min(ys)))
     y_lo, y_hi = min(ys) - pad, max(ys) + pad
     if _ranges(reference, panel):  # room under the data for the published range bars
@@ -285,11 +332,11 @@ def _svg(panel: Panel, reference: Reference | None) -> str:
         f'viewBox="0 0 {_W} {_H}" xmlns="http://www.w3.org/2000/svg">',
         f'<text class="ttl" x="{_W / 2}" y="16">{e(panel.metric.label)} vs {e(panel.cost.label)}</text>',
     ]
-    for r in _ranges(reference, panel):
-        lo, hi = panel.cost.display(r.low), panel.cost.display(r.high)
+    for lo, hi, r in _ranges(reference, panel):
         x0, x1 = f.x(lo), f.x(hi)
         yb = _H - _MB - 8
-        span = f"{_fmt(lo)}–{_fmt(hi)} {panel.cost.display_unit}"
+        full_lo, full_hi = panel.cost.display(r.low), panel.cost.display(r.high)
+        span = f"{_fmt(full_lo)}–{_fmt(full_hi)} {panel.cost.display_unit}"
         out.append(
             f'<g class="ref"><title>{e(reference.label)}: {e(panel.cost.label)} {e(span)}, {PUBLISHED_LABEL}\n'
             f"{e(r.where)}\n{e(reference.source)}</title>"

@@ -41,7 +41,8 @@ class ClassScore:
 @dataclass(frozen=True)
 class CandidateDetail:
     """``costs`` maps each target to today's estimate (None when the input shape is unknown);
-    ``confusion`` is summed over seeds, rows the true class; ``history`` the first seed's epochs."""
+    ``confusion`` is summed over ``confusion_seeds`` seeds (each scores every test window), rows the true
+    class; ``history`` the first seed's epochs."""
 
     record: CandidateRecord
     input: InputShape | None
@@ -52,6 +53,13 @@ class CandidateDetail:
     class_names: tuple[str, ...] | None
     class_scores: tuple[ClassScore, ...]
     history: tuple[dict, ...]
+    confusion_seeds: int = 1
+
+    @property
+    def validated(self) -> bool:
+        """Whether the stored training curve has validation scores (none when every training subject was
+        trained on)."""
+        return any(h.get("val_acc") is not None for h in self.history)
 
     @property
     def selected_on(self) -> str:
@@ -68,6 +76,7 @@ class CandidateDetail:
             "costs": {t: asdict(c) for t, c in self.costs.items()},
             "cost_changes": list(self.cost_changes),
             "confusion_test": [list(r) for r in self.confusion] if self.confusion else None,
+            "confusion_seeds": self.confusion_seeds,
             "class_scores": [asdict(s) for s in self.class_scores],
             "history": list(self.history),
         }
@@ -155,4 +164,6 @@ def detail(store: Store, candidate_id: int, targets: tuple[str, ...] = TARGETS) 
         class_names=tuple(names) if names else None,
         class_scores=class_scores([list(r) for r in matrix], names) if matrix else (),
         history=tuple(h for h in history if isinstance(h, dict)) if isinstance(history, list) else (),
+        # a refined candidate's matrix is the sum over its seeds; a proxy or quantize one is one training's
+        confusion_seeds=len(rec.metrics.get("test_acc_seeds") or [None]),
     )

@@ -45,6 +45,12 @@ def dataset_for(name: str, fingerprint: str):
     return ds
 
 
+def _effective(effective: tuple[dict, ...]) -> dict:
+    """The cache key's record of settings the data changed (harx.train.budget): absent where it changed
+    none, so the keys of results stored before the rule existed still match."""
+    return {"effective": list(effective)} if effective else {}
+
+
 @dataclass
 class GenomeOutcome:
     """One genome of a job: its metrics (and, for refine, artifact and extra), or the error."""
@@ -142,6 +148,7 @@ class FoldsJob:
     training: dict
     float_stages: dict = field(default_factory=dict, compare=False)
     only_folds: tuple[int, ...] = ()  # a subset of the folds (a rung of the proxy); () is every fold
+    effective: tuple[dict, ...] = ()  # per fold, where harx.train.budget changed the settings
 
     def config(self) -> dict:
         """What a result depends on besides genome and data: the store's cache key hashes this."""
@@ -150,6 +157,7 @@ class FoldsJob:
             "folds": self.folds,
             "seed": self.seed,
             "training": self.training,
+            **_effective(self.effective),
         }
         return {**cfg, "only_folds": list(self.only_folds)} if self.only_folds else cfg
 
@@ -229,6 +237,7 @@ class RefineJob:
     training: dict
     artifact_root: str
     float_stages: dict = field(default_factory=dict, compare=False)
+    effective: tuple[dict, ...] = ()  # per seed, where harx.train.budget changed the settings
 
     def config(self) -> dict:
         return {
@@ -236,6 +245,7 @@ class RefineJob:
             "seeds": self.seeds,
             "val_subjects": self.val_subjects,
             "training": self.training,
+            **_effective(self.effective),
         }
 
     def splits(self, ds) -> list:

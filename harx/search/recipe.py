@@ -446,3 +446,16 @@ def recipe_from_stored(d: dict, where: str) -> Recipe:
                 },
             }
     return parse_recipe(d, where)
+
+
+def recipe_yaml(recipe: Recipe) -> str:
+    """``recipe`` as a YAML recipe file that ``load_recipe`` reads back to an equal recipe."""
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return yaml.safe_dump(plain(recipe.to_dict()), sort_keys=False, default_flow_style=None, width=100)

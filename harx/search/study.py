@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harx import __version__
-from harx.data import Dataset, load_dataset
+from harx.data import Dataset, load_dataset, subject_folds, subject_split
+from harx.data.splits import subject_warnings, validation_warnings
 from harx.errors import ConfigError, StoreError
 from harx.evaluate import float_arch, genome_costs
 from harx.models.genome import Genome, parse_genome
@@ -34,6 +35,8 @@ from harx.search.problem import (
 from harx.search.recipe import EXECUTORS, ExecutorSettings, Recipe, check_recipe_data, recipe_from_stored
 from harx.search.refine import front_of, picks_for
 from harx.store import CandidateRecord, RunStats, Store, config_hash, genome_hash
+from harx.train.budget import Budget
+from harx.train.budget import plan as plan_budget
 from harx.train.config import Execution
 
 
@@ -41,7 +44,7 @@ from harx.train.config import Execution
 class Event:
     """Progress of a search, for a progress display: one per candidate, epoch or phase change."""
 
-    kind: str  # "generation", "candidate" (one finished or served), "epoch"
+    kind: str  # "generation", "candidate" (one finished or served), "epoch", "warning" (``detail`` holds it)
     generation: int = 0
     generations: int = 0
     done: int = 0
@@ -78,6 +81,7 @@ class SearchResult:
     float_cache_hits: int = 0
     float_trained: tuple[str, ...] = ()
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # one line each: the data is small for the recipe
 
     selected_on = "validation"
 
@@ -127,6 +131,7 @@ class SearchResult:
             "front": [point(c) for c in self.front],
             "selected": [point(c) for c in self.selected],
             "proxy_front": [point(c) for c in self.proxy_front],
+            "warnings": self.warnings,
         }
 
 
@@ -151,6 +156,37 @@ class Study:
         self.float_trained: list[str] = []  # keys of the float stages this call trained
         self.trained_seconds = 0.0
         self.stage_seconds: dict[str, float] = {}
+        self.warnings: list[str] = []
+        self.effective = self._plan()
+
+    def _warn(self, warnings: list[str]) -> None:
+        """Keep ``warnings`` for the result and show them now, as events."""
+        self.warnings += warnings
+        for w in warnings:
+            self.on_event(Event("warning", detail=w))
+
+    def _plan(self) -> dict[str, tuple[dict, ...]]:
+        """Each stage's training budgets (``harx.train.budget``) on its splits: their effective settings for
+        the cache key where the data changed them; the proxy's warnings are kept for the search's start."""
+        r, ds, name = self.recipe, self.ds, f"dataset '{self.ds.name}'"
+        proxy_folds = subject_folds(ds, n_folds=r.proxy.folds, seed=r.seed)
+        select_folds = subject_folds(ds, n_folds=r.refine.folds, seed=r.seed)
+        seeds = [
+            subject_split(ds, n_val_subjects=r.refine.val_subjects, seed=i) for i in range(r.refine.seeds)
+        ]
+        proxy = [plan_budget(r.proxy.training, len(f.train)) for f in proxy_folds]
+        select = [plan_budget(r.refine.training, len(f.train)) for f in select_folds]
+        refine = [plan_budget(r.refine.training, len(s.train)) for s in seeds]
+        self.stage_warnings = {
+            "proxy": subject_warnings(ds)
+            + min(proxy, key=lambda b: b.n_train).warnings(f"{name}, proxy (smallest of {len(proxy)} folds)")
+            + validation_warnings(ds, proxy_folds, "ranking candidates"),
+            "select": min(select, key=lambda b: b.n_train).warnings(f"{name}, select")
+            + validation_warnings(ds, select_folds, "choosing the front"),
+            "refine": refine[0].warnings(f"{name}, refine")
+            + validation_warnings(ds, seeds[:1], "early stopping in refine"),
+        }
+        return {"proxy": _effective(proxy), "select": _effective(select), "refine": _effective(refine)}
 
     # ---- evaluating candidates -----------------------------------------------------------------------------
     def _costs(self, genome: Genome) -> dict:
@@ -169,17 +205,44 @@ class Study:
         if stage == "proxy":
             p = r.proxy
             job = FoldsJob(
-                stage, genomes, ds.name, ds.fingerprint, p.folds, r.seed, p.training.as_dict(), {}, only_folds
+                stage,
+                genomes,
+                ds.name,
+                ds.fingerprint,
+                p.folds,
+                r.seed,
+                p.training.as_dict(),
+                {},
+                only_folds,
+                self.effective["proxy"],
             )
         elif stage == "select":
+            f = r.refine
             job = FoldsJob(
-                stage, genomes, ds.name, ds.fingerprint, r.refine.folds, r.seed, r.refine.training.as_dict()
+                stage,
+                genomes,
+                ds.name,
+                ds.fingerprint,
+                f.folds,
+                r.seed,
+                f.training.as_dict(),
+                {},
+                (),
+                self.effective[stage],
             )
         else:
             root = str(artifacts_dir() / ds.name)
             f = r.refine
             job = RefineJob(
-                genomes, ds.name, ds.fingerprint, f.seeds, f.val_subjects, f.training.as_dict(), root
+                genomes,
+                ds.name,
+                ds.fingerprint,
+                f.seeds,
+                f.val_subjects,
+                f.training.as_dict(),
+                root,
+                {},
+                self.effective[stage],
             )
         if not with_floats:
             return job
@@ -341,6 +404,7 @@ class Study:
         from pymoo.core.evaluator import Evaluator
         from pymoo.problems.static import StaticProblem
 
+        self._warn(self.stage_warnings["proxy"])
         problem, algo = make_algorithm(self.recipe, self.enc)
         gen = 0
         while algo.has_next():
@@ -366,6 +430,7 @@ class Study:
     def select(self, front: list[CandidateRecord], feasible: list[CandidateRecord]) -> list[CandidateRecord]:
         """Score what ``picks_for`` picks on subject-grouped folds at the refine budget (stage ``select``) and
         return the non-dominated ones by those scores: the front, chosen on training subjects only."""
+        self._warn(self.stage_warnings["select"])
         picks = picks_for(self.recipe, front, feasible)
         got = self.evaluate("select", {c.genome: c.costs for c in picks}, -1)
         scored = [r for r in got.values() if r is not None]
@@ -373,6 +438,7 @@ class Study:
 
     def refine(self, selected: list[CandidateRecord]) -> list[CandidateRecord]:
         """Retrain the selected genomes on every training subject and score them once on the test subjects."""
+        self._warn(self.stage_warnings["refine"])
         got = self.evaluate("refine", {c.genome: c.costs for c in selected}, -1)
         return [got[c.genome] for c in selected if got.get(c.genome) is not None]
 
@@ -389,6 +455,12 @@ def _merged(prior: CandidateRecord, out: GenomeOutcome) -> GenomeOutcome:
         "val_f1_folds": f1,
     }
     return dataclasses.replace(out, metrics=metrics, train_seconds=prior.train_seconds + out.train_seconds)
+
+
+def _effective(budgets: list[Budget]) -> tuple[dict, ...]:
+    """The effective settings of each training of a job, for its cache key and record: empty where the data
+    changed nothing (so uci-har's keys are those of every earlier harx)."""
+    return tuple(b.as_dict() for b in budgets) if any(b.changed for b in budgets) else ()
 
 
 def _lost(job, reason: str) -> JobOutcome:
@@ -485,6 +557,7 @@ def run(
         float_cache_hits=study.float_hits,
         float_trained=tuple(study.float_trained),
         stage_seconds=study.stage_seconds,
+        warnings=study.warnings,
     )
 
 

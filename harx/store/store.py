@@ -351,6 +351,16 @@ class Store:
     def runs(self) -> list[RunRecord]:
         return [self._run(r) for r in self._query("SELECT * FROM runs ORDER BY id")]
 
+    def runs_of(self, candidate_id: int) -> list[RunRecord]:
+        """The runs that link candidate ``candidate_id``: the one that evaluated it first, then those it was
+        served to."""
+        rows = self._query(
+            """SELECT r.* FROM runs AS r JOIN run_candidates AS l ON l.run_id = r.id
+               WHERE l.candidate_id = ? ORDER BY l.cache_hit, r.id""",
+            (int(candidate_id),),
+        )
+        return [self._run(r) for r in rows]
+
     def run_stats(self, run_id: int) -> RunStats:
         self.get_run(run_id)
         row = self._query(
