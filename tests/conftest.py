@@ -16,23 +16,12 @@ def har_home(tmp_path_factory):
     the official test subjects), small enough to train searches in seconds."""
     if not HAVE_SHARED:
         pytest.skip(f"the shared datasets folder {SHARED} is absent")
-    from harx.data import fetch, import_dataset, load_dataset
+    from harx.data import fetch, import_dataset
+    from tests.helpers import write_har_mini
 
     home = tmp_path_factory.mktemp("har-home")
     fetch("uci-har", file=SHARED / "uci-har.zip", home=home)
-    ds = load_dataset("uci-har", home=home)
-    keep = np.arange(0, len(ds.y), 10)
-    mini = home / "har-mini.npz"
-    np.savez(
-        mini,
-        X=ds.X[keep],
-        y=ds.y[keep],
-        subject=ds.subject[keep],
-        fs_hz=ds.fs_hz,
-        class_names=np.array(ds.class_names),
-        channel_names=np.array(ds.channel_names),
-        test_subjects=np.array(ds.test_subjects),
-    )
+    mini = write_har_mini(home, home / "har-mini.npz")
     import_dataset(mini, "har-mini", home=home)
     return home
 

@@ -1,5 +1,9 @@
-"""Shared test helpers: small random quantized networks with realistic BatchNorm statistics."""
+"""Shared test helpers: small random quantized networks with realistic BatchNorm statistics, the har-mini
+import file."""
 
+from pathlib import Path
+
+import numpy as np
 import torch
 
 from harx.models import parse_genome
@@ -25,3 +29,23 @@ def random_quant_net(text, in_len, seed):
     net.calibrate(x, backend)
     net.set_quantized(True, backend)
     return net, x
+
+
+def write_har_mini(home: Path, path: Path) -> Path:
+    """har-mini: every 10th window of the uci-har fetched into ``home`` (all 30 subjects, the official test
+    subjects), as an .npz that ``harx fetch --import`` reads."""
+    from harx.data import load_dataset
+
+    ds = load_dataset("uci-har", home=home)
+    keep = np.arange(0, len(ds.y), 10)
+    np.savez(
+        path,
+        X=ds.X[keep],
+        y=ds.y[keep],
+        subject=ds.subject[keep],
+        fs_hz=ds.fs_hz,
+        class_names=np.array(ds.class_names),
+        channel_names=np.array(ds.channel_names),
+        test_subjects=np.array(ds.test_subjects),
+    )
+    return path

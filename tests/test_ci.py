@@ -17,6 +17,7 @@ import yaml
 
 from harx.pareto import load_front, open_store
 from tests.conftest import SHARED, needs_shared
+from tests.helpers import write_har_mini
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = """name: ci-mini
@@ -95,22 +96,7 @@ def ci(tmp_path_factory):
     first = Job(base, home, "run1", good, baseline)
     first.ok("fetch")
     # the miniature: har-mini, every 10th window of the fetched uci-har, imported as a user would
-    import numpy as np
-
-    from harx.data import load_dataset
-
-    ds = load_dataset("uci-har", home=home)
-    keep = np.arange(0, len(ds.y), 10)
-    mini = base / "har-mini.npz"
-    np.savez(
-        mini,
-        X=ds.X[keep],
-        y=ds.y[keep],
-        subject=ds.subject[keep],
-        fs_hz=ds.fs_hz,
-        class_names=np.array(ds.class_names),
-        test_subjects=np.array(ds.test_subjects),
-    )
+    mini = write_har_mini(home, base / "har-mini.npz")
     subprocess.run(
         ["harx", "fetch", "--import", str(mini), "--name", "har-mini"],
         env=first.env,
