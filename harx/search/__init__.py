@@ -4,11 +4,12 @@
     result = run(load_recipe("recipes/quick.yaml"), Store("runs.sqlite"))
 
 ``recipe`` (settings), ``encoding`` (genome vectors), ``problem`` (what NSGA-II optimises), ``jobs`` (one
-evaluation on an executor), ``executors`` (local, dask), ``refine`` (what to retrain), ``study`` (the loop).
+evaluation on an executor), ``executors`` (local, dask), ``refine`` (what to retrain), ``study`` (the loop), ``result`` (what it reports).
 """
 
 from harx.search.recipe import Recipe, load_recipe, parse_recipe
-from harx.search.study import Event, SearchResult, resume, resume_executor, run
+from harx.search.result import Event, SearchResult
+from harx.search.study import resume, resume_executor, run
 
 __all__ = [
     "Event",

@@ -5,8 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+import sqlite3
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
+
+from harx import __version__
+from harx.errors import StoreError
 
 STAGES = ("proxy", "select", "refine")
 STATUSES = ("ok", "infeasible", "failed")
@@ -108,3 +114,83 @@ class RunStats:
     cache_hits: int
     n_trained: int
     train_seconds: float
+
+
+def now_utc() -> str:
+    """The time stamps the store writes: UTC, milliseconds, ISO 8601 with a Z."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def load_json(text: str, path: Path, row_id: int, column: str) -> Any:
+    """A JSON column of the store at ``path``; a one-line StoreError naming the row and column if damaged."""
+    try:
+        return json.loads(text)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{path}: row {row_id}: field {column} is not valid JSON: {exc}") from exc
+
+
+def run_from_row(row: sqlite3.Row, path: Path) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        recipe=load_json(row["recipe"], path, row["id"], "runs.recipe"),
+        seed=row["seed"],
+        name=row["name"],
+        versions=load_json(row["versions"], path, row["id"], "runs.versions"),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        status=row["status"],
+        note=row["note"],
+        attempts=row["attempts"],
+    )
+
+
+def candidate_from_row(row: sqlite3.Row, path: Path) -> CandidateRecord:
+    cid = row["id"]
+    return CandidateRecord(
+        id=cid,
+        genome=row["genome"],
+        genome_hash=row["genome_hash"],
+        dataset=row["dataset"],
+        dataset_fingerprint=row["dataset_fingerprint"],
+        train_config_hash=row["train_config_hash"],
+        train_config=load_json(row["train_config"], path, cid, "candidates.train_config"),
+        stage=row["stage"],
+        status=row["status"],
+        error=row["error"],
+        infeasible_reason=row["infeasible_reason"],
+        metrics=load_json(row["metrics"], path, cid, "candidates.metrics"),
+        costs=load_json(row["costs"], path, cid, "candidates.costs"),
+        train_seconds=row["train_seconds"],
+        artifact_path=row["artifact_path"],
+        extra=load_json(row["extra"], path, cid, "candidates.extra"),
+        created_at=row["created_at"],
+        harx_version=row["harx_version"],
+    )
+
+
+def checked(rec: CandidateRecord) -> CandidateRecord:
+    """A copy of ``rec`` with hashes, time and version filled in; ValueError on an inconsistent record."""
+    if rec.stage not in STAGES:
+        raise ValueError(f"candidate stage must be one of {STAGES}, not {rec.stage!r}")
+    if rec.status not in STATUSES:
+        raise ValueError(f"candidate status must be one of {STATUSES}, not {rec.status!r}")
+    if rec.status == "failed" and not rec.error:
+        raise ValueError("a failed candidate needs its error text")
+    if rec.status == "infeasible" and not rec.infeasible_reason:
+        raise ValueError("an infeasible candidate needs its infeasible_reason")
+    if rec.status in CACHED_STATUSES and rec.error:
+        raise ValueError(f"a candidate with status {rec.status!r} cannot carry an error")
+    g_hash = genome_hash(rec.genome)
+    if rec.genome_hash and rec.genome_hash != g_hash:
+        raise ValueError(f"genome_hash {rec.genome_hash} does not match genome {rec.genome!r}")
+    if not rec.train_config_hash and not rec.train_config:
+        raise ValueError("a candidate needs train_config or train_config_hash")
+    return replace(
+        rec,
+        genome=rec.genome.strip(),
+        genome_hash=g_hash,
+        train_config_hash=rec.train_config_hash or config_hash(rec.train_config),
+        created_at=rec.created_at or now_utc(),
+        harx_version=rec.harx_version or __version__,
+        id=None,
+    )

@@ -6,8 +6,14 @@ table keeps the history: one row per version the file was created at or migrated
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+from harx import __version__
+from harx.errors import StoreError
 
 SCHEMA_VERSION = 3
 # The oldest layout today's queries read unchanged (v3 only added a stage and the float-stage table), so a
@@ -153,3 +159,50 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
 
 # MIGRATIONS[v] turns a version-v file into a version-(v + 1) file, inside the caller's transaction.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+
+
+def backup(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Copy the store at ``path`` (open as ``conn``, schema ``version``) to ``<name>.bak-v<version>`` before
+    a migration rewrites it."""
+    dest = path.with_name(f"{path.name}.bak-v{version}")
+    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        with closing(sqlite3.connect(tmp)) as copy:
+            conn.backup(copy)
+            copied = copy.execute("PRAGMA user_version").fetchone()[0]
+        # Another process may have migrated between our version check and the copy: its backup stands.
+        if copied == version:
+            os.replace(tmp, dest)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"{path}: cannot write the pre-migration backup {dest}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def create_or_migrate(conn: sqlite3.Connection, path: Path, now: str) -> None:
+    """Inside a write transaction: create the layout in an empty file or migrate an older one to
+    ``SCHEMA_VERSION``, and record it in ``schema_meta`` at time ``now``."""
+    # Read again under the write lock: a concurrent opener may have created or migrated the file.
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
+    if version == 0:
+        create(conn)
+        note = "created"
+    else:
+        for v in range(version, SCHEMA_VERSION):
+            MIGRATIONS[v](conn)
+        note = f"migrated from version {version}"
+        problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if problems:
+            raise StoreError(
+                f"{path}: migration from schema version {version} failed: {len(problems)} rows "
+                f"reference missing rows (first: table {problems[0][0]}, rowid {problems[0][1]}); "
+                "the store is unchanged"
+            )
+    conn.execute(
+        "INSERT INTO schema_meta (version, applied_at, harx_version, note) VALUES (?, ?, ?, ?)",
+        (SCHEMA_VERSION, now, __version__, note),
+    )
+    conn.execute(f"PRAGMA user_version = {int(SCHEMA_VERSION)}")

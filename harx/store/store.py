@@ -13,9 +13,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
-from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,15 +21,15 @@ from harx.errors import StoreError
 from harx.paths import default_store_path
 from harx.store import schema
 from harx.store.records import (
-    CACHED_STATUSES,
     RUN_STATUSES,
-    STAGES,
-    STATUSES,
     CandidateRecord,
     RunRecord,
     RunStats,
-    config_hash,
-    genome_hash,
+    candidate_from_row,
+    checked,
+    load_json,
+    now_utc,
+    run_from_row,
     to_json,
 )
 
@@ -45,10 +42,6 @@ _KEY_WHERE = (
     "genome_hash = ? AND dataset_fingerprint = ? AND train_config_hash = ? AND stage = ? "
     f"AND {schema.CACHED_WHERE}"
 )
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -168,10 +161,10 @@ class Store:
         self._with_retry(self._set_wal)
         self._conn.execute("PRAGMA synchronous=FULL")
         if 0 < version < schema.SCHEMA_VERSION:
-            self._backup(version)
+            schema.backup(self._conn, self.path, version)
         # foreign_keys stays off until the layout is current: a migration drops and rebuilds tables.
         if version != schema.SCHEMA_VERSION:  # an up-to-date store opens without taking the write lock
-            self._transaction(self._create_or_migrate)
+            self._transaction(lambda conn: schema.create_or_migrate(conn, self.path, now_utc()))
         self._conn.execute("PRAGMA foreign_keys=ON")
 
     def _quick_check(self) -> None:
@@ -201,47 +194,6 @@ class Store:
         mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise StoreError(f"{self.path}: cannot switch the store to WAL journal mode (got {mode!r})")
-
-    def _backup(self, version: int) -> None:
-        dest = self.path.with_name(f"{self.path.name}.bak-v{version}")
-        tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
-        tmp.unlink(missing_ok=True)
-        try:
-            with closing(sqlite3.connect(tmp)) as copy:
-                self._conn.backup(copy)
-                copied = copy.execute("PRAGMA user_version").fetchone()[0]
-            # Another process may have migrated between our version check and the copy: its backup stands.
-            if copied == version:
-                os.replace(tmp, dest)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot write the pre-migration backup {dest}: {exc}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def _create_or_migrate(self, conn: sqlite3.Connection) -> None:
-        # Read again under the write lock: a concurrent opener may have created or migrated the file.
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == schema.SCHEMA_VERSION:
-            return
-        if version == 0:
-            schema.create(conn)
-            note = "created"
-        else:
-            for v in range(version, schema.SCHEMA_VERSION):
-                schema.MIGRATIONS[v](conn)
-            note = f"migrated from version {version}"
-            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
-            if problems:
-                raise StoreError(
-                    f"{self.path}: migration from schema version {version} failed: {len(problems)} rows "
-                    f"reference missing rows (first: table {problems[0][0]}, rowid {problems[0][1]}); "
-                    "the store is unchanged"
-                )
-        conn.execute(
-            "INSERT INTO schema_meta (version, applied_at, harx_version, note) VALUES (?, ?, ?, ?)",
-            (schema.SCHEMA_VERSION, _now(), __version__, note),
-        )
-        conn.execute(f"PRAGMA user_version = {int(schema.SCHEMA_VERSION)}")
 
     # ---- transactions ---------------------------------------------------------------------------------
 
@@ -305,7 +257,7 @@ class Store:
     ) -> RunRecord:
         """Record a new run (status ``running``); ``versions`` gets ``harx`` filled in when absent."""
         versions = {"harx": __version__, **(versions or {})}
-        started = _now()
+        started = now_utc()
 
         def tx(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
@@ -331,7 +283,7 @@ class Store:
         return self._set_run(
             run_id,
             "UPDATE runs SET status = ?, finished_at = ?, note = ? WHERE id = ?",
-            (status, _now(), note),
+            (status, now_utc(), note),
         )
 
     def resume_run(self, run_id: int) -> RunRecord:
@@ -346,10 +298,10 @@ class Store:
         rows = self._query("SELECT * FROM runs WHERE id = ?", (int(run_id),))
         if not rows:
             raise StoreError(f"{self.path}: no run with id {run_id}")
-        return self._run(rows[0])
+        return run_from_row(rows[0], self.path)
 
     def runs(self) -> list[RunRecord]:
-        return [self._run(r) for r in self._query("SELECT * FROM runs ORDER BY id")]
+        return [run_from_row(r, self.path) for r in self._query("SELECT * FROM runs ORDER BY id")]
 
     def runs_of(self, candidate_id: int) -> list[RunRecord]:
         """The runs that link candidate ``candidate_id``: the one that evaluated it first, then those it was
@@ -359,7 +311,7 @@ class Store:
                WHERE l.candidate_id = ? ORDER BY l.cache_hit, r.id""",
             (int(candidate_id),),
         )
-        return [self._run(r) for r in rows]
+        return [run_from_row(r, self.path) for r in rows]
 
     def run_stats(self, run_id: int) -> RunStats:
         self.get_run(run_id)
@@ -397,7 +349,7 @@ class Store:
             f"SELECT * FROM candidates WHERE {_KEY_WHERE}",
             (genome_hash, dataset_fingerprint, train_config_hash, stage),
         )
-        return self._candidate(rows[0]) if rows else None
+        return candidate_from_row(rows[0], self.path) if rows else None
 
     def add_candidate(self, rec: CandidateRecord, run_id: int | None = None, generation: int = 0) -> int:
         """Store one evaluation in its own transaction and return its id; with ``run_id``, link it to that
@@ -406,7 +358,7 @@ class Store:
         Idempotent on the cache key: when an ``ok``/``infeasible`` result for the key is already stored (a
         concurrent writer got there first), nothing is inserted and the existing id is returned.
         """
-        rec = _checked(rec)
+        rec = checked(rec)
         values = {
             "genome": rec.genome,
             "genome_hash": rec.genome_hash,
@@ -456,7 +408,7 @@ class Store:
             conn.execute(
                 """INSERT INTO run_candidates (run_id, candidate_id, generation, cache_hit, linked_at)
                    VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, candidate_id) DO NOTHING""",
-                (int(run_id), int(candidate_id), int(generation), int(bool(hit)), _now()),
+                (int(run_id), int(candidate_id), int(generation), int(bool(hit)), now_utc()),
             )
         except sqlite3.IntegrityError as exc:
             raise StoreError(
@@ -478,13 +430,13 @@ class Store:
             where.append("status = ?")
             params.append(status)
         sql = "SELECT * FROM candidates" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        return [self._candidate(r) for r in self._query(sql, tuple(params))]
+        return [candidate_from_row(r, self.path) for r in self._query(sql, tuple(params))]
 
     def get_candidate(self, candidate_id: int) -> CandidateRecord:
         rows = self._query("SELECT * FROM candidates WHERE id = ?", (int(candidate_id),))
         if not rows:
             raise StoreError(f"{self.path}: no candidate with id {candidate_id}")
-        return self._candidate(rows[0])
+        return candidate_from_row(rows[0], self.path)
 
     def attach(self, candidate_id: int, key: str, value: Any) -> None:
         """Set ``extra[key] = value`` on a stored candidate (e.g. ``rv32_measured`` from deploy)."""
@@ -494,7 +446,7 @@ class Store:
             row = conn.execute("SELECT extra FROM candidates WHERE id = ?", (int(candidate_id),)).fetchone()
             if row is None:
                 raise StoreError(f"{self.path}: no candidate with id {candidate_id}")
-            extra = self._load(row["extra"], candidate_id, "extra")
+            extra = load_json(row["extra"], self.path, candidate_id, "extra")
             extra[key] = json.loads(value_json)
             conn.execute("UPDATE candidates SET extra = ? WHERE id = ?", (to_json(extra), int(candidate_id)))
 
@@ -556,7 +508,7 @@ class Store:
             conn.execute(
                 "INSERT OR IGNORE INTO float_stages (key, arch, dataset_fingerprint, data, train_seconds, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, arch, fingerprint, sqlite3.Binary(data), train_seconds, _now()),
+                (key, arch, fingerprint, sqlite3.Binary(data), train_seconds, now_utc()),
             )
 
         self._transaction(tx)
@@ -574,76 +526,3 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ---- rows -> records ------------------------------------------------------------------------------
-
-    def _load(self, text: str, row_id: int, column: str) -> Any:
-        try:
-            return json.loads(text)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise StoreError(f"{self.path}: row {row_id}: field {column} is not valid JSON: {exc}") from exc
-
-    def _run(self, row: sqlite3.Row) -> RunRecord:
-        return RunRecord(
-            id=row["id"],
-            recipe=self._load(row["recipe"], row["id"], "runs.recipe"),
-            seed=row["seed"],
-            name=row["name"],
-            versions=self._load(row["versions"], row["id"], "runs.versions"),
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            status=row["status"],
-            note=row["note"],
-            attempts=row["attempts"],
-        )
-
-    def _candidate(self, row: sqlite3.Row) -> CandidateRecord:
-        cid = row["id"]
-        return CandidateRecord(
-            id=cid,
-            genome=row["genome"],
-            genome_hash=row["genome_hash"],
-            dataset=row["dataset"],
-            dataset_fingerprint=row["dataset_fingerprint"],
-            train_config_hash=row["train_config_hash"],
-            train_config=self._load(row["train_config"], cid, "candidates.train_config"),
-            stage=row["stage"],
-            status=row["status"],
-            error=row["error"],
-            infeasible_reason=row["infeasible_reason"],
-            metrics=self._load(row["metrics"], cid, "candidates.metrics"),
-            costs=self._load(row["costs"], cid, "candidates.costs"),
-            train_seconds=row["train_seconds"],
-            artifact_path=row["artifact_path"],
-            extra=self._load(row["extra"], cid, "candidates.extra"),
-            created_at=row["created_at"],
-            harx_version=row["harx_version"],
-        )
-
-
-def _checked(rec: CandidateRecord) -> CandidateRecord:
-    """A copy of ``rec`` with hashes, time and version filled in; ValueError on an inconsistent record."""
-    if rec.stage not in STAGES:
-        raise ValueError(f"candidate stage must be one of {STAGES}, not {rec.stage!r}")
-    if rec.status not in STATUSES:
-        raise ValueError(f"candidate status must be one of {STATUSES}, not {rec.status!r}")
-    if rec.status == "failed" and not rec.error:
-        raise ValueError("a failed candidate needs its error text")
-    if rec.status == "infeasible" and not rec.infeasible_reason:
-        raise ValueError("an infeasible candidate needs its infeasible_reason")
-    if rec.status in CACHED_STATUSES and rec.error:
-        raise ValueError(f"a candidate with status {rec.status!r} cannot carry an error")
-    g_hash = genome_hash(rec.genome)
-    if rec.genome_hash and rec.genome_hash != g_hash:
-        raise ValueError(f"genome_hash {rec.genome_hash} does not match genome {rec.genome!r}")
-    if not rec.train_config_hash and not rec.train_config:
-        raise ValueError("a candidate needs train_config or train_config_hash")
-    return replace(
-        rec,
-        genome=rec.genome.strip(),
-        genome_hash=g_hash,
-        train_config_hash=rec.train_config_hash or config_hash(rec.train_config),
-        created_at=rec.created_at or _now(),
-        harx_version=rec.harx_version or __version__,
-        id=None,
-    )
