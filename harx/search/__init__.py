@@ -4,7 +4,8 @@
     result = run(load_recipe("recipes/quick.yaml"), Store("runs.sqlite"))
 
 ``recipe`` (settings), ``encoding`` (genome vectors), ``problem`` (what NSGA-II optimises), ``jobs`` (one
-evaluation on an executor), ``executors`` (local, dask), ``refine`` (what to retrain), ``study`` (the loop), ``result`` (what it reports).
+evaluation on an executor), ``executors`` (local, dask), ``refine`` (what to retrain), ``study`` (the loop),
+``result`` (what it reports).
 """
 
 from harx.search.recipe import Recipe, load_recipe, parse_recipe
