@@ -117,19 +117,30 @@ def linear_where(dim: int, cout: int, w_bits: int, in_bits: int) -> str:
     return f"linear {dim}->{cout}, w{w_bits}, u{in_bits} input"
 
 
+def conv_plan(cin: int, cout: int, kernel: int, w_bits: int, in_bits: int, in_signed: bool) -> LanePlan:
+    """The lane plan of a conv; raises ValueError naming the geometry when the optimized kernels cannot run
+    it exactly."""
+    where = conv_where(cin, cout, kernel, w_bits, in_bits, in_signed)
+    check_channels(where, "input channels", cin, w_bits)
+    check_channels(where, "input channels", cin, in_bits)
+    return lane_plan(in_bits, in_signed, w_bits, kernel * cin, where)
+
+
+def linear_plan(dim: int, cout: int, w_bits: int, in_bits: int) -> LanePlan:
+    """The lane plan of a linear layer (unsigned input); raises ValueError as ``conv_plan`` does."""
+    where = linear_where(dim, cout, w_bits, in_bits)
+    check_channels(where, "input features", dim, w_bits)
+    check_channels(where, "input features", dim, in_bits)
+    return lane_plan(in_bits, False, w_bits, dim, where)
+
+
 def layer_plan(layer: LayerSpec) -> LanePlan | None:
     """The lane plan of a conv or linear ``layer`` (None for a pool, which needs none); raises ValueError,
     naming the geometry, when the optimized kernels cannot run it exactly (the reference then runs it)."""
     if layer.kind == "conv":
-        where = conv_where(layer.cin, layer.cout, layer.kernel, layer.w_bits, layer.in_bits, layer.in_signed)
-        check_channels(where, "input channels", layer.cin, layer.w_bits)
-        check_channels(where, "input channels", layer.cin, layer.in_bits)
-        return lane_plan(layer.in_bits, layer.in_signed, layer.w_bits, layer.kernel * layer.cin, where)
+        return conv_plan(layer.cin, layer.cout, layer.kernel, layer.w_bits, layer.in_bits, layer.in_signed)
     if layer.kind == "linear":
-        where = linear_where(layer.cin, layer.cout, layer.w_bits, layer.in_bits)
-        check_channels(where, "input features", layer.cin, layer.w_bits)
-        check_channels(where, "input features", layer.cin, layer.in_bits)
-        return lane_plan(layer.in_bits, False, layer.w_bits, layer.cin, where)
+        return linear_plan(layer.cin, layer.cout, layer.w_bits, layer.in_bits)
     return None
 
 

@@ -116,16 +116,15 @@ _ARG_GROUPS = (
 )
 
 
-def call(kernel: Kernel, args: dict[str, str], macro: str, function: str | None = None) -> str:
-    """``macro(function(...));`` (``function`` defaults to the kernel's name) with the arguments ``args``
-    (parameter name -> C expression) in the kernel's order, one line per group of related arguments headed
-    by a comment naming them."""
+def call(kernel: Kernel, args: dict[str, str], macro: str, function: str) -> str:
+    """``macro(function(...));`` with the arguments ``args`` (parameter name -> C expression) in the
+    kernel's order, one line per group of related arguments headed by a comment naming them."""
     names = [n for _, n in params(kernel)]
     if set(args) != set(names):
         raise ValueError(
             f"{kernel.name}: arguments {sorted(set(args) ^ set(names))} do not match its parameters"
         )
-    lines, i = [f"    {macro}({function or kernel.name}("], 0
+    lines, i = [f"    {macro}({function}("], 0
     while i < len(names):
         group = next(g for g in _ARG_GROUPS if tuple(names[i : i + len(g)]) == g)
         values = ", ".join(args[n] for n in group)
@@ -143,11 +142,10 @@ def params(kernel: Kernel) -> tuple[tuple[str, str], ...]:
     return {"maxpool": _MAXPOOL_PARAMS, "avgpool": _AVGPOOL_PARAMS, "linear_i32": _LINEAR_PARAMS}[kernel.kind]
 
 
-def signature(kernel: Kernel, function: str | None = None) -> str:
-    """``void name(type arg, ...)`` with one argument per line, as in the pulp-nn-mixed headers (``function``
-    names it when it is not the kernel's name)."""
+def signature(kernel: Kernel, function: str) -> str:
+    """``void function(type arg, ...)`` with one argument per line, as in the pulp-nn-mixed headers."""
     args = ",\n".join(f"    {t}{'' if t.endswith('*') else ' '}{n}" for t, n in params(kernel))
-    return f"void {function or kernel.name}(\n{args})"
+    return f"void {function}(\n{args})"
 
 
 def library_sources(kernel: Kernel) -> tuple[str, ...]:
@@ -171,13 +169,13 @@ _IMPLEMENTED_BY = {
 }
 
 
-def source(kernel: Kernel, implementation: str = "harx_ref", function: str | None = None) -> str:
-    """The kernel's C file: its signature (named ``function``, default the kernel's name) over the call into
+def source(kernel: Kernel, implementation: str, function: str) -> str:
+    """The kernel's C file: its signature (named ``function``) over the call into
     ``implementation``'s header (harx_ref.h or harx_opt.h) with constant bit widths."""
     template = (TEMPLATES / f"kernel_{kernel.kind}.c.in").read_text()
     what, prefix = _IMPLEMENTED_BY[implementation]
     values = {
-        "NAME": function or kernel.name,
+        "NAME": function,
         "WHAT": what,
         "HEADER": HEADERS[implementation],
         "FN": prefix,

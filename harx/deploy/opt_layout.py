@@ -51,10 +51,11 @@ from harx.cost.opt_kernels import (
     LINEAR_CHUNK,
     PIXELS,
     LanePlan,
-    check_channels,
+    conv_plan,
     conv_where,
     im2col_bytes,
     lane_plan,
+    linear_plan,
     linear_where,
     max_lane_sum,
     product_max,
@@ -137,11 +138,8 @@ def conv_weights(codes: np.ndarray, w_bits: int, in_bits: int, in_signed: bool) 
     cout, cin = w.shape[0], w.shape[-1]
     w = w.reshape(cout, -1, cin)
     kernel = w.shape[1]
-    where = conv_where(cin, cout, kernel, w_bits, in_bits, in_signed)
-    _check_range(w, w_bits, where)
-    check_channels(where, "input channels", cin, w_bits)
-    check_channels(where, "input channels", cin, in_bits)
-    plan = lane_plan(in_bits, in_signed, w_bits, kernel * cin, where)
+    _check_range(w, w_bits, conv_where(cin, cout, kernel, w_bits, in_bits, in_signed))
+    plan = conv_plan(cin, cout, kernel, w_bits, in_bits, in_signed)
     flat = w.reshape(cout, -1)[:, tap_order(kernel, cin, in_bits)]
     return _weights(flat, plan)
 
@@ -152,11 +150,8 @@ def linear_weights(codes: np.ndarray, w_bits: int, in_bits: int) -> np.ndarray:
     if w.ndim != 2:
         raise ValueError(f"linear weights must be shaped (cout, dim_vec), got {w.shape}")
     cout, dim = w.shape
-    where = linear_where(dim, cout, w_bits, in_bits)
-    _check_range(w, w_bits, where)
-    check_channels(where, "input features", dim, w_bits)
-    check_channels(where, "input features", dim, in_bits)
-    plan = lane_plan(in_bits, False, w_bits, dim, where)
+    _check_range(w, w_bits, linear_where(dim, cout, w_bits, in_bits))
+    plan = linear_plan(dim, cout, w_bits, in_bits)
     return _weights(w[:, run_order(dim, in_bits)], plan)
 
 
