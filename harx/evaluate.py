@@ -286,6 +286,7 @@ class Evaluation:
     peak_activation_bytes: int
     train_seconds: float
     history: list[dict] = field(default_factory=list)
+    int_test_pred: np.ndarray | None = None  # the integer model's class per test window (int_test's source)
 
     def metrics(self) -> dict[str, float]:
         val = {}
@@ -307,6 +308,7 @@ def evaluate(trained: TrainedModel, ds, split) -> Evaluation:
     x_val, y_val = ds.X[split.val], ds.y[split.val]
     x_test, y_test = ds.X[split.test], ds.y[split.test]
     layers = trained.genome.layers(ds.n_channels, ds.window, ds.n_classes)
+    int_test_pred = trained.int_logits(x_test).argmax(axis=1)
     return Evaluation(
         genome=trained.genome.text(),
         seed=trained.seed,
@@ -315,13 +317,14 @@ def evaluate(trained: TrainedModel, ds, split) -> Evaluation:
         int_val=trained.score_int(x_val, y_val) if len(split.val) else None,
         float_test=trained.score_float(x_test, y_test),
         fq_test=trained.score_fake_quant(x_test, y_test),
-        int_test=trained.score_int(x_test, y_test),
+        int_test=score(y_test, int_test_pred, trained.integer.n_classes),
         params=trained.net.n_params(),
         macs=sum(layer.macs for layer in layers),
         weight_bytes=trained.integer.weight_bytes(),
         peak_activation_bytes=trained.integer.peak_activation_bytes(),
         train_seconds=trained.train_seconds,
         history=trained.history.as_list(),
+        int_test_pred=int_test_pred,
     )
 
 

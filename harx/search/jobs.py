@@ -214,14 +214,21 @@ def run_folds(
         if not o.error:
             acc, f1 = [v[0] for v in scores[text]], [v[1] for v in scores[text]]
             o.metrics = {
-                "val_acc": float(np.mean(acc)),
-                "val_f1": float(np.mean(f1)),
-                "val_acc_folds": acc,
-                "val_f1_folds": f1,
+                **fold_metrics(acc, f1),
                 "weight_bytes": scores[text][-1][2],
                 "params": scores[text][-1][3],
             }
     return JobOutcome(list(outs.values()), floats.new if floats else [], floats.hits if floats else 0)
+
+
+def fold_metrics(acc: list[float], f1: list[float]) -> dict:
+    """A folds job's scores: the integer model's accuracy and macro-F1 per held-out fold and their means."""
+    return {
+        "val_acc": float(np.mean(acc)),
+        "val_f1": float(np.mean(f1)),
+        "val_acc_folds": acc,
+        "val_f1_folds": f1,
+    }
 
 
 @dataclass(frozen=True)
@@ -258,7 +265,7 @@ class RefineJob:
         return _float_keys(self.genomes[0], ds, list(enumerate(self.splits(ds))), self.training)
 
 
-def test_metrics(evals: list, ds, split, predictions: list[np.ndarray]) -> dict:
+def test_metrics(evals: list, ds, split) -> dict:
     """The report of one genome over its seeds: test accuracy and macro-F1, mean and standard deviation
     over seeds (ddof=1), a 95% subject-bootstrap interval of the accuracy, and per-subject counts."""
     from harx.train.metrics import subject_bootstrap_ci, subject_correct
@@ -266,7 +273,7 @@ def test_metrics(evals: list, ds, split, predictions: list[np.ndarray]) -> dict:
     acc = [e.int_test.accuracy for e in evals]
     f1 = [e.int_test.macro_f1 for e in evals]
     subjects = ds.subject[split.test]
-    per_seed = [subject_correct(ds.y[split.test], p, subjects) for p in predictions]
+    per_seed = [subject_correct(ds.y[split.test], e.int_test_pred, subjects) for e in evals]
     ids = sorted(per_seed[0])
     correct = np.array([[c[s][0] for s in ids] for c in per_seed])
     windows = np.array([per_seed[0][s][1] for s in ids])
@@ -319,7 +326,7 @@ def run_refine(
                     o.error = _error(exc)
                     continue
                 o.train_seconds += tm.train_seconds
-                runs[text].append((ev, tm.int_logits(ds.X[split.test]).argmax(axis=1)))
+                runs[text].append(ev)
                 if seed == 0:
                     extra = {"confusion_test": ev.int_test.confusion.tolist(), "history": ev.history}
                     art = tm.artifact(ds, ev.metrics(), cfg, extra)
@@ -327,10 +334,10 @@ def run_refine(
         for text, o in outs.items():
             if o.error:
                 continue
-            evals = [ev for ev, _ in runs[text]]
+            evals = runs[text]
             confusion = sum(ev.int_test.confusion for ev in evals)
             o.metrics = {
-                **test_metrics(evals, ds, splits[0], [p for _, p in runs[text]]),
+                **test_metrics(evals, ds, splits[0]),
                 "weight_bytes": evals[0].weight_bytes,
                 "params": evals[0].params,
                 "macs": evals[0].macs,

@@ -23,7 +23,15 @@ from harx.models.genome import Genome, parse_genome
 from harx.paths import artifacts_dir
 from harx.search.encoding import Encoding
 from harx.search.executors import DaskExecutor, LocalExecutor, make_executor
-from harx.search.jobs import FoldsJob, GenomeOutcome, JobOutcome, RefineJob, run_folds, run_refine
+from harx.search.jobs import (
+    FoldsJob,
+    GenomeOutcome,
+    JobOutcome,
+    RefineJob,
+    fold_metrics,
+    run_folds,
+    run_refine,
+)
 from harx.search.problem import (
     first_fold_comparable,
     infeasible_reason,
@@ -107,22 +115,8 @@ class Study:
         """The job of ``stage`` for ``genomes`` (one architecture), with the stored float stages it needs;
         ``only_folds`` a subset of the proxy's folds."""
         r, ds = self.recipe, self.ds
-        if stage == "proxy":
-            p = r.proxy
-            job = FoldsJob(
-                stage,
-                genomes,
-                ds.name,
-                ds.fingerprint,
-                p.folds,
-                r.seed,
-                p.training.as_dict(),
-                {},
-                only_folds,
-                self.effective["proxy"],
-            )
-        elif stage == "select":
-            f = r.refine
+        if stage in ("proxy", "select"):
+            f = r.proxy if stage == "proxy" else r.refine
             job = FoldsJob(
                 stage,
                 genomes,
@@ -132,7 +126,7 @@ class Study:
                 r.seed,
                 f.training.as_dict(),
                 {},
-                (),
+                only_folds,
                 self.effective[stage],
             )
         else:
@@ -352,14 +346,9 @@ def _merged(prior: CandidateRecord, out: GenomeOutcome) -> GenomeOutcome:
     """The record of the first folds and the outcome of the others as one every-fold outcome."""
     m, n = prior.metrics, out.metrics
     acc, f1 = m["val_acc_folds"] + n["val_acc_folds"], m["val_f1_folds"] + n["val_f1_folds"]
-    metrics = {
-        **n,
-        "val_acc": float(np.mean(acc)),
-        "val_f1": float(np.mean(f1)),
-        "val_acc_folds": acc,
-        "val_f1_folds": f1,
-    }
-    return dataclasses.replace(out, metrics=metrics, train_seconds=prior.train_seconds + out.train_seconds)
+    return dataclasses.replace(
+        out, metrics={**n, **fold_metrics(acc, f1)}, train_seconds=prior.train_seconds + out.train_seconds
+    )
 
 
 def _effective(budgets: list[Budget]) -> tuple[dict, ...]:

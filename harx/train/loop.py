@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harx.quant.layers import normalize
+from harx.train.budget import steps_per_pass
 from harx.train.config import TrainConfig
 from harx.train.metrics import Scores, score
 
@@ -140,8 +141,7 @@ def fit(
     validate = len(x_val) > 0
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     n = len(x_train)
-    # Batches of one sample are skipped (BatchNorm), so a phase takes this many optimizer steps per epoch.
-    steps = n // cfg.batch_size + (n % cfg.batch_size >= 2)
+    steps = steps_per_pass(n, cfg.batch_size)
     if cfg.schedule == "onecycle" and epochs and steps:
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
     else:
