@@ -18,7 +18,7 @@ import numpy as np
 
 from harx.errors import ConfigError
 from harx.objectives import minimised
-from harx.pareto.front import REF_COST_MARGIN, Front, FrontPoint
+from harx.pareto.front import REF_COST_MARGIN, Front, FrontPoint, load_front, open_store, read_front
 from harx.pareto.sorting import hypervolume
 
 HV_TOLERANCE = 0.01  # relative
@@ -273,19 +273,16 @@ def load_side(
     stage (else ``objectives``/``target``/``stage``, else the run's own)."""
     from pathlib import Path
 
-    from harx.objectives import parse_objectives, run_objectives
     from harx.pareto.export import read_front_file
-    from harx.pareto.front import load_front, open_store, pick_run
 
     if source is not None and not source.strip().isdigit():
         if not Path(source).is_file():
             raise ConfigError(f"{source}: neither a run id nor a saved front file")
         return read_front_file(source), source
     run_id = None if source is None else int(source)
-    with open_store(store_path) as s:
-        if like is not None:
+    if like is None:
+        front = read_front(store_path, run_id, objectives, target, stage)
+    else:
+        with open_store(store_path) as s:
             front = load_front(s, run_id, like.objectives, like.target, like.stage)
-        else:
-            objs = parse_objectives(objectives or run_objectives(pick_run(s, run_id).recipe))
-            front = load_front(s, run_id, objs, target, stage)
     return front, f"run {front.run.id} of {front.store_path}"

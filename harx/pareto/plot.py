@@ -281,12 +281,7 @@ class _Frame:
 
 
 def _frame(panel: Panel, reference: Reference | None) -> _Frame:
-    xs, ys = [], []
-    for front in panel.fronts:
-        for p in front.all_points:
-            x, y = _xy(panel, p)
-            xs.append(x)
-            ys.append(y)
+    ys = [_xy(panel, p)[1] for front in panel.fronts for p in front.all_points]
     for p in _ref_points(reference, panel):
         ys.append(panel.metric.display(p.values[panel.metric.name]))
     x_lo, x_hi = _x_range(reference, panel)
