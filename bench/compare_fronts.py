@@ -21,7 +21,6 @@ Writes bench/results/compare_fronts.{json,md}.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import sys
@@ -29,29 +28,28 @@ import time
 from pathlib import Path
 
 import numpy as np
+from search_speed import hv_acc_bytes, run15  # bench/ is this script's directory
 
 from harx.data import load_dataset
 from harx.models.genome import parse_genome
-from harx.objectives import minimised, parse_objectives
 from harx.pareto.front import load_front
-from harx.pareto.sorting import hypervolume
 from harx.search.executors import make_executor
 from harx.search.recipe import recipe_from_stored
 from harx.search.study import Study
 from harx.store import Store
 from harx.train import Execution, TrainConfig
+from harx.train.metrics import subject_bootstrap_draws
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
-RUN15 = RESULTS / "uci_har_search_refine.csv"
 LIMITS = (512, 2048, 8192)
 DRAWS = 4000
 
 
 def run15_front() -> list[dict]:
+    """Run 15's front, its published 3-seed mean as ``acc_80_40``."""
     return [
-        {"genome": r["genome"], "weight_bytes": int(r["weight_bytes"]), "acc_80_40": float(r["acc"])}
-        for r in csv.DictReader(RUN15.open())
-        if r["on_front"] == "1"
+        {"genome": p["genome"], "weight_bytes": p["weight_bytes"], "acc_80_40": p["test_acc_mean"]}
+        for p in run15()
     ]
 
 
@@ -82,12 +80,6 @@ def per_subject(rec) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(m["test_subject_correct"], dtype=float), np.asarray(m["test_subject_windows"], float)
 
 
-def _hv(accs: np.ndarray, sizes: np.ndarray, ref_bytes: float) -> float:
-    objs = parse_objectives("acc,flash")
-    F = minimised(np.column_stack([accs, sizes]), objs)
-    return hypervolume(F, minimised(np.array([0.0, ref_bytes]), objs)[0])
-
-
 def _best(accs: np.ndarray, sizes: np.ndarray, limit: int) -> float:
     inside = accs[sizes <= limit]
     return float(inside.max()) if inside.size else float("nan")
@@ -95,22 +87,16 @@ def _best(accs: np.ndarray, sizes: np.ndarray, limit: int) -> float:
 
 def bootstrap(fronts: dict[str, list], ref_bytes: float) -> dict:
     """Per front, per draw: each point's 3-seed mean accuracy on the drawn subjects; then the statistics."""
-    windows = per_subject(next(iter(fronts.values()))[0]["rec"])[1]
-    n = windows.size
-    picks = np.random.default_rng(0).integers(0, n, size=(DRAWS, n))
-    counts = np.stack([np.bincount(p, minlength=n) for p in picks])  # draws x subjects
     stats: dict[str, dict[str, np.ndarray]] = {}
     for name, pts in fronts.items():
         sizes = np.array([p["weight_bytes"] for p in pts], dtype=float)
-        acc = np.stack(
-            [((counts @ per_subject(p["rec"])[0].T) / (counts @ windows)[:, None]).mean(axis=1) for p in pts],
-            axis=1,
-        )  # draws x points
+        # the same draws of the subjects for every point of both fronts (the same seed and subject count)
+        acc = np.stack([subject_bootstrap_draws(*per_subject(p["rec"]), DRAWS) for p in pts], axis=1)
         full = np.array([p["rec"].metrics["test_acc_mean"] for p in pts])
         s = {f"best<={lim}": np.array([_best(a, sizes, lim) for a in acc]) for lim in LIMITS}
-        s["hv"] = np.array([_hv(a, sizes, ref_bytes) for a in acc])
+        s["hv"] = np.array([hv_acc_bytes(a, sizes, ref_bytes) for a in acc])
         s["point"] = {f"best<={lim}": _best(full, sizes, lim) for lim in LIMITS} | {
-            "hv": _hv(full, sizes, ref_bytes)
+            "hv": hv_acc_bytes(full, sizes, ref_bytes)
         }
         stats[name] = s
     out = {}

@@ -37,11 +37,15 @@ RUN15 = RESULTS / "uci_har_search_refine.csv"
 AIMS = ((512, 0.92), (2048, 0.94), (8192, 0.95))  # (weight bytes, 3-seed test mean)
 
 
-def _hv(points: list[tuple[float, float]], ref_bytes: float) -> float:
-    """Hypervolume of (accuracy, weight bytes) points at reference (0, ref_bytes)."""
+def hv_acc_bytes(accs, sizes, ref_bytes: float) -> float:
+    """Hypervolume of points of accuracy ``accs`` at ``sizes`` weight bytes, at reference (0, ref_bytes)."""
     objs = parse_objectives("acc,flash")
-    F = minimised(np.array([[a, b] for a, b in points]), objs)
+    F = minimised(np.column_stack([accs, sizes]).astype(float), objs)
     return hypervolume(F, minimised(np.array([0.0, ref_bytes]), objs)[0])
+
+
+def _acc_bytes(points: list[dict]) -> tuple[list[float], list[int]]:
+    return [p["test_acc_mean"] for p in points], [p["weight_bytes"] for p in points]
 
 
 def run15() -> list[dict]:
@@ -115,8 +119,8 @@ def compare(front: list[dict]) -> dict:
     return {
         "reference": {"acc": 0.0, "weight_bytes": ref_bytes},
         "hypervolume": {
-            "this": _hv([(p["test_acc_mean"], p["weight_bytes"]) for p in front], ref_bytes),
-            "run15": _hv([(p["test_acc_mean"], p["weight_bytes"]) for p in old], ref_bytes),
+            "this": hv_acc_bytes(*_acc_bytes(front), ref_bytes),
+            "run15": hv_acc_bytes(*_acc_bytes(old), ref_bytes),
         },
         "aims": aims,
         "run15_front": old,

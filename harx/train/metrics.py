@@ -47,21 +47,29 @@ def subject_correct(
     return out
 
 
-def subject_bootstrap_ci(
-    correct: np.ndarray, windows: np.ndarray, level: float = 0.95, draws: int = 4000, seed: int = 0
-) -> tuple[float, float]:
-    """A percentile interval of the accuracy over the subjects of a test set, resampled with replacement.
+def subject_bootstrap_draws(
+    correct: np.ndarray, windows: np.ndarray, draws: int = 4000, seed: int = 0
+) -> np.ndarray:
+    """The accuracy of each bootstrap draw of the test subjects (``draws`` values).
 
     ``correct`` (models x subjects) counts each model's correctly classified windows per subject, ``windows``
     (subjects) the windows per subject. Each draw picks as many subjects as there are, with replacement,
-    and scores the mean over models of their accuracy on the windows of the drawn subjects: the interval
-    covers the spread that the choice of test people brings (9 subjects on uci-har), not only the seeds'."""
+    and scores the mean over models of their accuracy on the windows of the drawn subjects. Equal ``seed``
+    and subject count give equal draws, so two sets of models can be compared draw by draw."""
     correct = np.atleast_2d(np.asarray(correct, dtype=np.float64))
     windows = np.asarray(windows, dtype=np.float64)
     n = windows.shape[0]
     picks = np.random.default_rng(seed).integers(0, n, size=(draws, n))
     counts = np.stack([np.bincount(p, minlength=n) for p in picks])  # draws x subjects
-    acc = (counts @ correct.T) / (counts @ windows)[:, None]  # draws x models
+    return ((counts @ correct.T) / (counts @ windows)[:, None]).mean(axis=1)
+
+
+def subject_bootstrap_ci(
+    correct: np.ndarray, windows: np.ndarray, level: float = 0.95, draws: int = 4000, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile interval of the accuracy over the subjects of a test set, resampled with replacement
+    (``subject_bootstrap_draws``): the interval covers the spread that the choice of test people brings (9
+    subjects on uci-har), not only the seeds'."""
     tail = (1 - level) / 2
-    lo, hi = np.quantile(acc.mean(axis=1), [tail, 1 - tail])
+    lo, hi = np.quantile(subject_bootstrap_draws(correct, windows, draws, seed), [tail, 1 - tail])
     return float(lo), float(hi)
