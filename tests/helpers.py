@@ -1,11 +1,13 @@
 """Shared test helpers: small random quantized networks with realistic BatchNorm statistics, the har-mini
-import file."""
+import file, a skip for missing build tools."""
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
+from harx.deploy.toolchain import missing_tools
 from harx.models import parse_genome
 from harx.models.build import build
 from harx.quant.backends import get_backend
@@ -49,3 +51,9 @@ def write_har_mini(home: Path, path: Path) -> Path:
         test_subjects=np.array(ds.test_subjects),
     )
     return path
+
+
+def needs(*builds: str):
+    """Skip unless the tools of every build (host, asan, rv32) are on PATH."""
+    missing = sorted({t for b in builds for t in missing_tools(b)})
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} on PATH")

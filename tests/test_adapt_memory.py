@@ -8,7 +8,7 @@ from harx.cost import load_target, plan
 from harx.cost.memory import cascade_plan, exit_head_layers
 from harx.deploy.adaptive_c import generate_adaptive
 from harx.deploy.synthetic import random_model, random_windows
-from harx.deploy.toolchain import missing_tools, run_adaptive
+from harx.deploy.toolchain import run_adaptive
 from harx.errors import ConfigError, DataError
 from harx.models.genome import parse_genome
 from harx.quant.adaptive import (
@@ -26,6 +26,7 @@ from harx.quant.artifact import Artifact
 from harx.quant.export import requant_params
 from harx.quant.integer import IntGap, IntLinear
 from harx.quant.layers import gap_params
+from tests.helpers import needs
 
 RV32 = load_target("rv32")
 # See test_cost_memory.py: ro 372 B, arena 192 B, RAM 356 B (284 B with the reference kernels' im2col).
@@ -139,11 +140,6 @@ def _modes(first_logits):
     """always, each policy at its median, never: both paths taken in the middle modes."""
     mids = [ModeRule(p, int(np.median(confidence(first_logits, p)))) for p in POLICIES]
     return (ModeRule("margin", ALWAYS), *mids, ModeRule("margin", NEVER))
-
-
-def needs(*builds):
-    missing = sorted({t for b in builds for t in missing_tools(b)})
-    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} on PATH")
 
 
 @pytest.mark.toolchain

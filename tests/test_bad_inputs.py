@@ -505,7 +505,10 @@ def test_a_population_over_the_limit_is_refused_before_anything_is_allocated(
     assert "search.population: 1,001 individuals is over the limit of 1,000" in line
     # The limit is documented and configurable; a bad value of it is itself a config error.
     monkeypatch.setenv(MAX_POPULATION_ENV, "2000")
-    assert getattr(load_recipe(_recipe(tmp_path, search={"population": 1500, "offspring": 1500})).search, key)
+    assert (
+        getattr(load_recipe(_recipe(tmp_path, search={"population": 1500, "offspring": 1500})).search, key)
+        == 1500
+    )
     monkeypatch.setenv(MAX_POPULATION_ENV, "lots")
     line = refused(capsys, 4, "search", "--recipe", ok, "--store", store)
     assert line == "error: $HARX_MAX_POPULATION 'lots': expected a whole number of at least 4"
@@ -704,6 +707,7 @@ def test_redeploy_keeps_the_users_files_unless_forced(capsys, tmp_path, in_har_h
         f"error: --out {out}: notes.txt is not a file harx generated; move it away, or give --force to "
         "overwrite harx's files and keep the rest"
     )
+    assert _tree(out) == before
     (out / "main.c").write_text(generated["main.c"].decode() + "/* my edit */\n")
     before = _tree(out)
     line = refused(capsys, 4, *deploy)

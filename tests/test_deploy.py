@@ -16,11 +16,12 @@ from harx.deploy import generate, logits_checksum
 from harx.deploy.kernel_c import fill, library_sources, params
 from harx.deploy.pipeline import best_candidate
 from harx.deploy.synthetic import random_model, random_windows
-from harx.deploy.toolchain import missing_tools, run
+from harx.deploy.toolchain import run
 from harx.errors import ConfigError, StoreError
 from harx.models.genome import BITS
 from harx.quant.artifact import Artifact
 from harx.store import CandidateRecord, Store
+from tests.helpers import needs
 
 
 def artifact_of(genome, channels=9, length=128, classes=6, seed=0):
@@ -28,11 +29,6 @@ def artifact_of(genome, channels=9, length=128, classes=6, seed=0):
     return Artifact(
         model, genome, "synthetic", "", [0.0] * channels, [1.0] * channels, [str(i) for i in range(classes)]
     )
-
-
-def needs(build):
-    missing = missing_tools(build)
-    return pytest.mark.skipif(bool(missing), reason=f"the {build} build needs {', '.join(missing)} on PATH")
 
 
 # ---- kernels: names and argument lists ------------------------------------------------------------------

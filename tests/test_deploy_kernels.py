@@ -19,24 +19,20 @@ from harx.cost.opt_kernels import layer_plan
 from harx.deploy import generate, opt_layout
 from harx.deploy.adaptive_c import generate_adaptive
 from harx.deploy.synthetic import random_model, random_windows
-from harx.deploy.toolchain import missing_tools, run
+from harx.deploy.toolchain import run
 from harx.errors import ConfigError
 from harx.quant.adaptive import NEVER, AdaptiveModel, ModeRule
 from harx.quant.artifact import Artifact, save
 from harx.quant.integer import IntGap, IntLinear
 from harx.quant.layers import gap_params
 from harx.quant.packing import pack
+from tests.helpers import needs
 from tests.test_deploy import artifact_of, coverage_genomes
 
 GENOME = "c16k5p2w8a8-c24k5s2w4a4-gapw8"
 # Odd and non-multiple-of-4 channel counts (left-over S blocks and single channels), stride, dilation,
 # pools, a flatten head and 7 classes (a classifier block of 4 plus 3 left-over rows).
 ODD = "c7k3p2w8a8-c5k5s2w8a8-c6k3d2w8a4-c10k2p3w4a4-c12k3w4a2-flatw2"
-
-
-def needs(*builds):
-    missing = sorted({t for b in builds for t in missing_tools(b)})
-    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} on PATH")
 
 
 def _arrays(path):
