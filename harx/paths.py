@@ -92,7 +92,8 @@ def check_output(path: str | os.PathLike[str], *, kind: str = "file", flag: str 
 # ---- directories harx generates: a manifest of its files, so that a rewrite never loses the user's --------
 
 
-def sha256_of(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """sha256 (hex) of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -103,7 +104,7 @@ def sha256_of(path: Path) -> str:
 def file_manifest(root: Path) -> dict[str, str]:
     """sha256 of every regular file under ``root`` by its relative POSIX path: what a generated directory
     records of itself."""
-    return {rel: sha256_of(root / rel) for rel in _entries(root) if _is_file(root / rel)}
+    return {rel: sha256_file(root / rel) for rel in _entries(root) if _is_file(root / rel)}
 
 
 def _is_file(path: Path) -> bool:
@@ -181,7 +182,7 @@ def check_generated_dir(
         if rel not in manifest:
             if not any(str(name).startswith(f"{rel}/") for name in manifest):  # a generated folder emptied
                 unknown.append(rel)
-        elif not _is_file(out / rel) or sha256_of(out / rel) != manifest[rel]:
+        elif not _is_file(out / rel) or sha256_file(out / rel) != manifest[rel]:
             edited.append(rel)
     found = Existing(tuple(unknown), tuple(edited))
     if force or not (unknown or edited):

@@ -270,7 +270,7 @@ def test_print_recipe_round_trips_and_docs_list_every_training_field(in_tiny_hom
 
 def test_fetch_names_what_the_archive_is(capsys, tmp_path, monkeypatch) -> None:
     from harx.data import registry
-    from harx.data.archive import sha256_file
+    from harx.paths import sha256_file
     from tests.conftest import SHARED
 
     if not (SHARED / "uci-hapt.zip").is_file():

@@ -5,7 +5,6 @@ Every failure is a DataError naming the archive (file or URL) and what is wrong 
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import io
 import os
@@ -88,14 +87,6 @@ def check_zip_method(info: zipfile.ZipInfo, what: str) -> None:
     if info.compress_type not in _ZIP_METHODS:
         method = zipfile.compressor_names.get(info.compress_type, f"method {info.compress_type}")
         raise DataError(f"{what} is compressed with {method}; harx reads stored or deflated zip members only")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download(url: str, dest: Path, *, progress: bool = False) -> int:

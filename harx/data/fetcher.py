@@ -16,7 +16,7 @@ import numpy as np
 
 from harx import __version__
 from harx.data import cache, registry
-from harx.data.archive import download, find_in_mirror, sha256_file, unpacked_limit
+from harx.data.archive import download, find_in_mirror, unpacked_limit
 from harx.data.cache import WindowedData
 from harx.data.imports import DEFAULT_TEST_RULE, read_import
 from harx.data.registry import DatasetSpec
@@ -25,7 +25,7 @@ from harx.data.uci import parse_uci_hapt, parse_uci_har
 from harx.data.unimib import parse_unimib
 from harx.data.wisdm import parse_wisdm
 from harx.errors import ConfigError, DataError
-from harx.paths import harx_home
+from harx.paths import harx_home, sha256_file
 
 # parser(archive path, spec, window, step, *, max_unpacked_bytes) -> windows
 Parser = Callable[..., WindowedData]

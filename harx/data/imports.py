@@ -41,21 +41,21 @@ def default_test_subjects(subjects: np.ndarray) -> tuple[int, ...]:
     return tuple(int(s) for s in chosen)
 
 
-def split_test_subjects(label: str, key: str, subject: np.ndarray, split: np.ndarray) -> tuple[int, ...]:
+def split_test_subjects(label: str, subject: np.ndarray, split: np.ndarray) -> tuple[int, ...]:
     """The test subjects of an official split given per window or row (``split`` holds 'train' or 'test'):
     harx holds out whole subjects, so each subject must be on one side."""
     bad = sorted(set(np.unique(split).tolist()) - set(SPLITS))
     if bad:
-        raise DataError(f"{label}: field '{key}' has {bad[0]!r}; each entry must be 'train' or 'test'")
+        raise DataError(f"{label}: field 'split' has {bad[0]!r}; each entry must be 'train' or 'test'")
     test = np.unique(subject[split == "test"])
     both = np.intersect1d(test, np.unique(subject[split == "train"]))
     if len(both):
         raise DataError(
-            f"{label}: field '{key}': subject {int(both[0])} has both 'train' and 'test' entries; "
+            f"{label}: field 'split': subject {int(both[0])} has both 'train' and 'test' entries; "
             "harx splits by subject, so give each subject one side (docs/import-format.md#official-splits)"
         )
     if not len(test):
-        raise DataError(f"{label}: field '{key}' marks no entry 'test'")
+        raise DataError(f"{label}: field 'split' marks no entry 'test'")
     return tuple(int(s) for s in test)
 
 
@@ -254,6 +254,7 @@ def _read_npz(path: Path, test_subjects: tuple[int, ...] | None, limit_bytes: in
             raise DataError(
                 f"{label}: field 'subject' must be ({n},) integers, got {subject.dtype} {subject.shape}"
             )
+        subject = subject.astype(np.int64)
         fs = npz["fs_hz"]
         if (
             fs.shape not in ((), (1,))
@@ -279,11 +280,7 @@ def _read_npz(path: Path, test_subjects: tuple[int, ...] | None, limit_bytes: in
             split = npz["split"]
             if split.shape != (n,) or split.dtype.kind != "U":
                 raise DataError(f"{label}: field 'split' must be ({n},) strings 'train' or 'test'")
-            from_file = (
-                split_test_subjects(label, "split", subject.astype(np.int64), split),
-                "field 'split'",
-            )
-    subject = subject.astype(np.int64)
+            from_file = (split_test_subjects(label, subject, split), "field 'split'")
     chosen, chosen_by = _choose_test_subjects(subject, test_subjects, from_file)
     _check_subjects(label, subject, chosen)
     return WindowedData(
@@ -330,7 +327,7 @@ def _read_csv(
     win_subject = subject[starts[:, 0]]
     from_file = None
     if stream.split is not None:
-        from_file = (split_test_subjects(label, "split", subject, stream.split), "column 'split'")
+        from_file = (split_test_subjects(label, subject, stream.split), "column 'split'")
     chosen, chosen_by = _choose_test_subjects(win_subject, test_subjects, from_file)
     _check_subjects(label, win_subject, chosen)
     return WindowedData(
