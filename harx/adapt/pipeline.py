@@ -325,7 +325,6 @@ def adapt_early_exit(
     result.train_seconds = trained.train_seconds
     result.training = {**cfg.as_dict(), "effective": trained.budget.as_dict()}
     result.warnings = training_warnings(ds, split, trained.budget, _THRESHOLDS)
-    path = out or default_out(ds.name, f"{genome.text()}-exit{exit_after}-s{seed}")
     result.artifact_path = save_adaptive(result.model, path, result.to_json(), force)
     return result
 
@@ -402,6 +401,5 @@ def adapt_cascade(
     model = AdaptiveModel("cascade", little, _placeholder(policy), big, rescale)
     result = evaluate_adaptive(model, ds, split, policy=policy, n_modes=n_modes, targets=targets)
     result.warnings = validation_warnings(ds, [split], _THRESHOLDS)
-    path = out or default_out(ds.name, f"{little.genome}--{big.genome}")
     result.artifact_path = save_adaptive(result.model, path, result.to_json(), force)
     return result
