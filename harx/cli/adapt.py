@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from harx.cli.common import epoch_progress, err, out, print_json, print_table, print_warnings
-from harx.cli.tables import modes_table
+from harx.cli.tables import budget_line, modes_table
 from harx.cost import DEFAULT_TARGET
 from harx.data.splits import DEFAULT_VAL_SUBJECTS
 from harx.errors import ConfigError, StoreError
@@ -144,14 +144,7 @@ def render(r, target: str, plot: Path | None, static) -> None:
         soft_wrap=True,
     )
     if r.training:
-        e = r.training["effective"]
-        out.print(
-            f"trained on {e['train_windows']:,} windows: batch size {e['batch_size']}, {e['epochs_float']}+"
-            f"{e['epochs_qat']} epochs at most ({e['steps_float']:,}+{e['steps_qat']:,} optimizer steps)"
-            + (" (adjusted to the data)" if e["adjusted"] else ""),
-            highlight=False,
-            soft_wrap=True,
-        )
+        out.print(budget_line(r.training["effective"]), highlight=False, soft_wrap=True)
     print_table(modes_table(r, target))
     single = r.costs[target].single
     out.print(

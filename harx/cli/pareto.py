@@ -121,7 +121,6 @@ def plot_command(
         ref = load_reference()
     if not paths:
         paths = [default_plot_path(panel_list)]
-        paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
         written = (plot_png if path.suffix.lower() == ".png" else plot_html)(panel_list, path, ref)
         typer.echo(f"wrote {written}")
@@ -243,7 +242,7 @@ def compare_command(
         acc_tolerance=acc_tolerance,
         cost_tolerance=cost_tolerance,
         points=tuple(point or ()),
-        budgets=_budgets(budget, base),
+        budgets=parse_ref(budget, base.objectives, flag="--at") or None,
         ref=parse_ref(ref, base.objectives) if ref else None,
         labels=(base_label, other_label),
     )
@@ -255,15 +254,6 @@ def compare_command(
             out.print(line, highlight=False, soft_wrap=True, markup=False)
     if result.regressed:
         raise typer.Exit(1)
-
-
-def _budgets(text: str | None, front) -> dict[str, float] | None:
-    if not text:
-        return None
-    try:
-        return parse_ref(text, front.objectives)
-    except ConfigError as exc:
-        raise ConfigError(str(exc).replace("--ref", "--at", 1)) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from harx.cli.common import epoch_progress, out, print_json, print_warnings, read_genome
+from harx.cli.tables import budget_line
 from harx.cost import TARGETS
 from harx.data.splits import DEFAULT_VAL_SUBJECTS
 from harx.train import Execution, TrainConfig
@@ -75,14 +76,7 @@ def render(r) -> None:
     for name, s in (("float", ev.float_test), ("fake-quant", ev.fq_test), ("integer", ev.int_test)):
         t.add_row(name, f"{100 * s.accuracy:.2f}%", f"{100 * s.macro_f1:.2f}%")
     out.print(t)
-    b = r.budget
-    out.print(
-        f"trained on {b.n_train:,} windows: batch size {b.effective.batch_size}, {b.effective.epochs_float}+"
-        f"{b.effective.epochs_qat} epochs at most ({b.steps_float:,}+{b.steps_qat:,} optimizer steps)"
-        + (" (adjusted to the data)" if b.changed else ""),
-        highlight=False,
-        soft_wrap=True,
-    )
+    out.print(budget_line(r.budget.as_dict()), highlight=False, soft_wrap=True)
     out.print(
         f"params {ev.params:,}  MACs {ev.macs:,}  weights {ev.weight_bytes:,} B packed  "
         f"peak activations {ev.peak_activation_bytes:,} B  trained in {ev.train_seconds:.1f} s",

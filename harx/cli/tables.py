@@ -220,6 +220,15 @@ def metrics_lines(d: CandidateDetail) -> list[str]:
     return lines
 
 
+def budget_line(e: dict) -> str:
+    """What a training ran: ``e`` is ``harx.train.budget.Budget.as_dict()`` (an artifact's "effective")."""
+    return (
+        f"trained on {e['train_windows']:,} windows: batch size {e['batch_size']}, {e['epochs_float']}+"
+        f"{e['epochs_qat']} epochs at most ({e['steps_float']:,}+{e['steps_qat']:,} optimizer steps)"
+        + (" (adjusted to the data)" if e["adjusted"] else "")
+    )
+
+
 def stored_cost(c: dict) -> str:
     fit = "fits" if c.get("feasible", True) else f"does not fit: {c.get('infeasible_reason', '')}"
     return (

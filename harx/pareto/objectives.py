@@ -15,8 +15,9 @@ def run_target(*recipes: dict) -> str:
     return targets.pop() if len(targets) == 1 else DEFAULT_TARGET
 
 
-def parse_ref(spec: str | None, objectives: tuple[Objective, ...]) -> dict[str, float]:
-    """``"acc=0.8,flash=20000"`` -> reference values in stored units for some of ``objectives``."""
+def parse_ref(spec: str | None, objectives: tuple[Objective, ...], flag: str = "--ref") -> dict[str, float]:
+    """``"acc=0.8,flash=20000"`` -> values in stored units for some of ``objectives`` (a reference point, or
+    the budgets of ``harx pareto compare --at``); errors name the option ``flag``."""
     if not spec:
         return {}
     names = {o.name for o in objectives}
@@ -26,11 +27,11 @@ def parse_ref(spec: str | None, objectives: tuple[Objective, ...]) -> dict[str, 
         name = name.strip()
         if not sep or name not in names:
             raise ConfigError(
-                f"--ref: '{item.strip()}' is not NAME=VALUE with NAME one of the objectives "
+                f"{flag}: '{item.strip()}' is not NAME=VALUE with NAME one of the objectives "
                 f"({', '.join(o.name for o in objectives)})"
             )
         try:
             ref[name] = float(text)
         except ValueError:
-            raise ConfigError(f"--ref: value of '{name}' is not a number: '{text.strip()}'") from None
+            raise ConfigError(f"{flag}: value of '{name}' is not a number: '{text.strip()}'") from None
     return ref
